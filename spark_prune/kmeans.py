@@ -1,0 +1,101 @@
+"""Spherical k-means on a seeded, partition-independent sample pulled to the driver (faiss)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from spark_prune.config import KMeansConfig
+from spark_prune.vectors import arrow_list_to_matrix, hash_key, l2_normalize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KMeansResult:
+    centroids: np.ndarray  # (k, d) float32, unit norm
+    sample_rows: int
+    iterations: int
+    seed: int
+    objective: float
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "k": int(self.centroids.shape[0]),
+            "dim": int(self.centroids.shape[1]),
+            "sample_rows": self.sample_rows,
+            "iterations": self.iterations,
+            "seed": self.seed,
+            "objective": self.objective,
+            "library": f"faiss {faiss.__version__}",
+            "spherical": True,
+        }
+
+
+def sample_size_for(cfg: KMeansConfig, n_rows: int) -> int:
+    wanted = cfg.sample_size if cfg.sample_size is not None else cfg.max_points_per_centroid * cfg.k
+    return max(1, min(n_rows, wanted))
+
+
+def sample_embeddings(
+    df: DataFrame, id_col: str, emb_col: str, dim: int, size: int, seed: int, n_rows: int
+) -> np.ndarray:
+    """The ``size`` rows with the smallest seeded hash of their id, in hash order.
+
+    Hash order does not depend on partitioning, so the same table gives the same sample.
+    A prefilter on the hash keeps the sort small; it is relaxed if it kept too few rows.
+    """
+    key = hash_key(id_col, seed)
+    keyed = df.select(key.alias("_h"), F.col(id_col).alias("_id"), F.col(emb_col).alias("_e"))
+    fraction = min(1.0, 1.5 * size / max(n_rows, 1) + 1e-3)
+    while True:
+        cutoff = int(-(2**63) + fraction * (2**64 - 1))
+        candidates = keyed if fraction >= 1.0 else keyed.filter(F.col("_h") <= F.lit(cutoff))
+        rows = candidates.orderBy("_h", "_id").limit(size)
+        table = rows.select("_e").toArrow()
+        if table.num_rows >= size or fraction >= 1.0:
+            break
+        fraction = min(1.0, fraction * 2)
+    if table.num_rows == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    return arrow_list_to_matrix(table.column("_e"), dim)
+
+
+def fit_spherical_kmeans(sample: np.ndarray, cfg: KMeansConfig) -> KMeansResult:
+    """faiss spherical k-means: centroids re-normalised each iteration, inner-product assignment."""
+    x = l2_normalize(np.ascontiguousarray(sample, dtype=np.float32))
+    n, d = x.shape
+    k = min(cfg.k, n)
+    if k < cfg.k:
+        log.warning("k-means: only %d sample rows for k=%d; using k=%d", n, cfg.k, k)
+    km = faiss.Kmeans(
+        d,
+        k,
+        niter=cfg.iterations,
+        seed=cfg.seed,
+        spherical=True,
+        max_points_per_centroid=max(cfg.max_points_per_centroid, (n + k - 1) // k),
+        verbose=False,
+    )
+    km.train(x)
+    centroids = l2_normalize(np.asarray(km.centroids, dtype=np.float32))
+    objective = float(km.obj[-1]) if len(km.obj) else float("nan")
+    return KMeansResult(centroids, n, cfg.iterations, cfg.seed, objective)
+
+
+def fit_kmeans(
+    df: DataFrame, id_col: str, emb_col: str, dim: int, n_rows: int, cfg: KMeansConfig
+) -> KMeansResult:
+    """Sample valid rows of ``df`` (embeddings already validated) and fit centroids."""
+    size = sample_size_for(cfg, n_rows)
+    sample = sample_embeddings(df, id_col, emb_col, dim, size, cfg.seed, n_rows)
+    if sample.shape[0] == 0:
+        raise ValueError("k-means: no valid embeddings to fit on")
+    log.info("k-means: fitting k=%d on %d sampled rows (dim %d)", cfg.k, sample.shape[0], dim)
+    return fit_spherical_kmeans(sample, cfg)

@@ -1,0 +1,93 @@
+"""A Delta-enabled SparkSession: reuse the platform's, or build a local one with the Delta jars."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+
+from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+LOCAL_DEFAULTS: dict[str, str] = {
+    "spark.sql.shuffle.partitions": "8",
+    "spark.default.parallelism": "8",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.driver.memory": "4g",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.sql.adaptive.enabled": "true",
+}
+
+
+def get_spark(
+    app_name: str = "spark_prune",
+    master: str | None = None,
+    conf: Mapping[str, str] | None = None,
+    log_level: str = "WARN",
+) -> SparkSession:
+    """Return the active SparkSession, or build a local Delta-enabled one.
+
+    On Databricks, EMR or under ``spark-submit`` with Delta on the classpath the active
+    session is reused untouched (the platform owns its jars and configs). Only when no session
+    exists do we build a local one, adding the Delta jars (resolved from Maven Central by Spark's
+    own Ivy), the Delta SQL extension and catalog, and ``PYSPARK_PYTHON`` so that workers run
+    this interpreter.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        _apply_runtime_conf(active, conf or {})
+        return active
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    launched_by_submit = "spark.master" in _submit_conf()
+    if master is not None:
+        builder = builder.master(master)
+    elif not launched_by_submit:
+        builder = builder.master("local[*]")
+    if not launched_by_submit:
+        for key, value in LOCAL_DEFAULTS.items():
+            builder = builder.config(key, value)
+    builder = builder.config("spark.sql.extensions", DELTA_EXTENSION).config(
+        "spark.sql.catalog.spark_catalog", DELTA_CATALOG
+    )
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    if not _delta_jars_configured(conf or {}):
+        from delta import configure_spark_with_delta_pip
+
+        builder = configure_spark_with_delta_pip(builder)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(log_level)
+    return spark
+
+
+def _submit_conf() -> dict[str, str]:
+    """Configs that spark-submit passed to this driver (empty when run as plain Python)."""
+    submit_args = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    conf: dict[str, str] = {}
+    if os.environ.get("SPARK_ENV_LOADED") or "pyspark-shell" in submit_args:
+        conf["spark.master"] = "from-submit"
+    return conf
+
+
+def _delta_jars_configured(conf: Mapping[str, str]) -> bool:
+    """True when the caller or spark-submit already put Delta on the classpath."""
+    jars = " ".join(conf.get(k, "") for k in ("spark.jars", "spark.jars.packages"))
+    submit_args = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    return "delta-spark" in jars or "delta-spark" in submit_args or "delta-core" in submit_args
+
+
+def _apply_runtime_conf(spark: SparkSession, conf: Mapping[str, str]) -> None:
+    for key, value in conf.items():
+        try:
+            spark.conf.set(key, value)
+        except Exception:  # static configs cannot change on a running session
+            log.debug("could not set %s on the active session", key)
