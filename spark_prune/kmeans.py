@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import faiss
 import numpy as np
-import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 

@@ -1,0 +1,149 @@
+"""``spark-prune``: run, rethreshold, sql, report. Every command calls the library functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from spark_prune.config import ConfigError, PipelineConfig, load_config
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML config file (see conf/)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key, e.g. --set dbp.keep_fraction=0.3 (repeatable)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spark-prune", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the configured pipeline and write the outputs")
+    _common(run)
+
+    rethreshold = sub.add_parser(
+        "rethreshold",
+        help="re-apply another SemDeDup eps from a previous run's stored similarities",
+    )
+    _common(rethreshold)
+    rethreshold.add_argument("--run", required=True, help="output path of the previous run")
+    rethreshold.add_argument("--eps", required=True, type=float, help="the new SemDeDup eps")
+    rethreshold.add_argument("--output", required=True, help="output path for the new run")
+
+    sql = sub.add_parser("sql", help="run SQL over a run's tables (views pruned, decisions, clusters)")
+    sql.add_argument("--run", required=True, help="output path of a run")
+    sql.add_argument("query", help='e.g. "SELECT reason, count(*) FROM decisions GROUP BY 1"')
+    sql.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+
+    report = sub.add_parser("report", help="write a self-contained HTML report of a run")
+    report.add_argument("--run", required=True, help="output path of a run")
+    report.add_argument("--out", help="HTML file to write (default <run>/report.html)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"spark-prune: config error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        cfg = load_config(args.config, args.overrides)
+        return _run(cfg)
+    if args.command == "rethreshold":
+        return _rethreshold(args)
+    if args.command == "sql":
+        return _sql(args.run, args.query, args.limit)
+    if args.command == "report":
+        return _report(args.run, args.out)
+    raise AssertionError(args.command)
+
+
+def _session(cfg: PipelineConfig | None = None):  # type: ignore[no-untyped-def]
+    from spark_prune.session import get_spark
+
+    if cfg is None:
+        return get_spark()
+    return get_spark(cfg.spark.app_name, cfg.spark.master, cfg.spark.conf, cfg.spark.log_level)
+
+
+def _run(cfg: PipelineConfig) -> int:
+    from spark_prune.pipeline import run
+
+    spark = _session(cfg)
+    result = run(spark, cfg)
+    _print_summary(result.manifest)
+    return 0
+
+
+def _rethreshold(args: argparse.Namespace) -> int:
+    from spark_prune import manifest
+    from spark_prune.pipeline import run
+    from spark_prune.rethreshold import rethreshold_config, stored_semdedup
+
+    spark = _session()
+    previous = manifest.read(spark, f"{args.run.rstrip('/')}/manifest.json")
+    cfg = rethreshold_config(previous, args.eps, args.output, args.overrides)
+    spark = _session(cfg)
+    result = run(spark, cfg, semdedup_from=stored_semdedup(spark, args.run, cfg))
+    _print_summary(result.manifest)
+    return 0
+
+
+def _sql(run_path: str, query: str, limit: int) -> int:
+    spark = _session()
+    register_views(spark, run_path)
+    spark.sql(query).show(limit, truncate=False)
+    return 0
+
+
+def register_views(spark, run_path: str) -> None:  # type: ignore[no-untyped-def]
+    """Temp views ``pruned``, ``decisions``, ``clusters`` over a run's Delta tables."""
+    for name in ("pruned", "decisions", "clusters"):
+        spark.read.format("delta").load(f"{run_path.rstrip('/')}/{name}").createOrReplaceTempView(
+            name
+        )
+
+
+def _report(run_path: str, out: str | None) -> int:
+    from spark_prune.report import write_report
+
+    spark = _session()
+    path = write_report(spark, run_path, out or f"{run_path.rstrip('/')}/report.html")
+    print(f"report written to {path}")
+    return 0
+
+
+def _print_summary(doc: dict) -> None:  # type: ignore[type-arg]
+    counts = doc["counts"]
+    print(f"run {doc['run_id']}: {counts['kept']} of {counts['input']} rows kept")
+    for reason in ("invalid", "semdedup", "clip_score", "dbp"):
+        print(f"  removed by {reason:<10} {counts.get(reason, 0)}")
+    for name, info in doc["outputs"].items():
+        print(f"  {name:<10} {info['location']} (Delta version {info['delta_version']})")
+    print(json.dumps({"timings_seconds": doc["timings_seconds"]}))
+
+
+def config_with_output(cfg: PipelineConfig, path: str) -> PipelineConfig:
+    return replace(cfg, output=replace(cfg.output, path=path))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

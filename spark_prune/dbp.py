@@ -1,0 +1,157 @@
+"""Density-based pruning over assigned rows: cluster statistics, quotas, per-cluster selection.
+
+Rows arrive as ``id, cluster_id, dist``; only the k-row cluster table comes to the driver.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_prune.config import DBPConfig
+from spark_prune.quotas import (
+    check_feasible,
+    cluster_probabilities,
+    complexity,
+    inter_cluster_distance,
+    lower_bounds,
+    project_to_quotas,
+    round_quotas,
+)
+from spark_prune.vectors import hash_key
+
+# Exact, order-independent sum of distances: decimal addition is associative, doubles are not,
+# so d_intra (and every quota) is the same whatever the partitioning.
+EXACT_SUM_TYPE = "decimal(38,18)"
+
+
+def target_count(cfg: DBPConfig, n_rows: int) -> int:
+    """N: the number of rows DBP keeps out of the n_rows entering it."""
+    if cfg.keep_count is not None:
+        return cfg.keep_count
+    assert cfg.keep_fraction is not None
+    return int(math.floor(cfg.keep_fraction * n_rows + 0.5))
+
+
+def cluster_stats(assigned: DataFrame) -> pd.DataFrame:
+    """Per non-empty cluster: size and d_intra (mean distance to the centroid), on Spark."""
+    rows = (
+        assigned.groupBy("cluster_id")
+        .agg(F.count("*").alias("size"), F.sum(F.col("dist").cast(EXACT_SUM_TYPE)).alias("_sum"))
+        .orderBy("cluster_id")
+        .collect()
+    )
+    frame = pd.DataFrame(
+        {
+            "cluster_id": np.array([r["cluster_id"] for r in rows], dtype=np.int32),
+            "size": np.array([r["size"] for r in rows], dtype=np.int64),
+            "dist_sum": np.array([float(r["_sum"]) for r in rows], dtype=np.float64),
+        }
+    )
+    frame["d_intra"] = frame["dist_sum"] / frame["size"].clip(lower=1)
+    return frame.drop(columns="dist_sum")
+
+
+@dataclass(frozen=True)
+class QuotaPlan:
+    clusters: pd.DataFrame  # cluster_id, size, d_intra, d_inter, complexity, p, quota, bounds
+    target: int
+
+
+def plan_quotas(
+    stats: pd.DataFrame, centroids: np.ndarray, cfg: DBPConfig, target: int
+) -> QuotaPlan:
+    """Complexity → softmax → exact QP projection → integer quotas summing to ``target``.
+
+    Empty clusters are absent from ``stats`` and so drop out of d_inter too (method.md §2).
+    For ``ssp`` and ``random`` the quotas are filled in after selection (global rules).
+    """
+    frame = stats.sort_values("cluster_id").reset_index(drop=True).copy()
+    sizes = frame["size"].to_numpy(np.int64)
+    used = centroids[frame["cluster_id"].to_numpy()]
+    frame["d_inter"] = inter_cluster_distance(used, cfg.num_neighbors)
+    frame["complexity"] = complexity(frame["d_inter"].to_numpy(), frame["d_intra"].to_numpy())
+    scores = frame["complexity"].to_numpy() if cfg.strategy == "dbp" else np.zeros(len(frame))
+    frame["p"] = cluster_probabilities(scores, cfg.tau)
+    lower = lower_bounds(sizes, target, cfg.balance_ratio)
+    if cfg.strategy in ("dbp", "uniform"):
+        check_feasible(target, lower, sizes)
+        continuous = project_to_quotas(float(target), frame["p"].to_numpy(), sizes, lower)
+        quota = round_quotas(continuous, target, sizes, lower)
+        frame["quota_continuous"] = continuous
+    else:
+        check_feasible(target, np.zeros_like(sizes), sizes)
+        quota = np.zeros_like(sizes)
+        frame["quota_continuous"] = np.nan
+    frame["lower_bound"] = lower
+    frame["quota"] = quota
+    return QuotaPlan(frame, target)
+
+
+def order_key(rule: str, id_col: str, seed: int) -> list:
+    """Sort key for keeping: rows first in this order are kept first (ties by id)."""
+    if rule == "hard":
+        return [F.col("dist").desc(), F.col(id_col).asc()]
+    if rule == "easy":
+        return [F.col("dist").asc(), F.col(id_col).asc()]
+    return [hash_key(id_col, seed).asc(), F.col(id_col).asc()]
+
+
+def select_rows(
+    spark: SparkSession, assigned: DataFrame, plan: QuotaPlan, cfg: DBPConfig, id_col: str
+) -> DataFrame:
+    """``id, cluster_id, dist, rank_in_cluster, kept`` for every assigned row.
+
+    rank_in_cluster is always by distance (0 = farthest, ties by id). Per-cluster rules keep
+    the first ``quota`` rows in the configured order; ``ssp`` and ``random`` keep the first
+    ``target`` rows overall (a global order on the small id/dist projection).
+    """
+    by_distance = Window.partitionBy("cluster_id").orderBy(*order_key("hard", id_col, cfg.seed))
+    ranked = assigned.withColumn("rank_in_cluster", F.row_number().over(by_distance) - 1)
+    if cfg.strategy in ("dbp", "uniform"):
+        quotas = spark.createDataFrame(
+            plan.clusters[["cluster_id", "quota"]].astype({"cluster_id": "int32", "quota": "int64"}),
+            T.StructType([T.StructField("cluster_id", T.IntegerType()),
+                          T.StructField("quota", T.LongType())]),
+        )
+        joined = ranked.join(F.broadcast(quotas), "cluster_id")
+        if cfg.within_cluster == "hard":
+            keep = F.col("rank_in_cluster") < F.col("quota")
+        else:
+            order = Window.partitionBy("cluster_id").orderBy(
+                *order_key(cfg.within_cluster, id_col, cfg.seed)
+            )
+            joined = joined.withColumn("_keep_rank", F.row_number().over(order) - 1)
+            keep = F.col("_keep_rank") < F.col("quota")
+    else:
+        rule = "hard" if cfg.strategy == "ssp" else "random"
+        overall = Window.orderBy(*order_key(rule, id_col, cfg.seed))
+        joined = ranked.withColumn("_keep_rank", F.row_number().over(overall) - 1)
+        keep = F.col("_keep_rank") < F.lit(plan.target)
+    return joined.select(
+        id_col, "cluster_id", "dist", "rank_in_cluster", keep.alias("kept")
+    )
+
+
+def finish_cluster_table(
+    plan: QuotaPlan, selected: DataFrame, centroids: np.ndarray
+) -> pd.DataFrame:
+    """Add kept counts (and, for global rules, quotas = kept), bound flags and centroids."""
+    kept = (
+        selected.filter("kept").groupBy("cluster_id").count().toPandas()
+        .rename(columns={"count": "kept"})
+    )
+    frame = plan.clusters.merge(kept, on="cluster_id", how="left")
+    frame["kept"] = frame["kept"].fillna(0).astype(np.int64)
+    if frame["quota_continuous"].isna().all():
+        frame["quota"] = frame["kept"]
+    frame["capped"] = frame["quota"] >= frame["size"]
+    frame["at_lower_bound"] = frame["quota"] <= frame["lower_bound"]
+    frame["centroid"] = [centroids[c].astype(np.float32).tolist() for c in frame["cluster_id"]]
+    return frame

@@ -1,0 +1,42 @@
+"""Re-apply another SemDeDup eps from a run's stored ``semdedup_max_sim`` (no similarities redone)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_prune.config import ConfigError, PipelineConfig, apply_override, config_from_dict
+
+STORED_COLUMNS = ("semdedup_cluster_id", "semdedup_dist", "semdedup_max_sim", "semdedup_partner")
+
+
+def rethreshold_config(
+    previous_manifest: dict[str, Any], eps: float, output_path: str, overrides: Sequence[str] = ()
+) -> PipelineConfig:
+    """The previous run's config, pinned to the Delta version it read, with a new eps/output."""
+    raw = dict(previous_manifest["config"])
+    if not raw.get("semdedup", {}).get("enabled"):
+        raise ConfigError("semdedup.enabled: the previous run did not run SemDeDup; nothing stored")
+    raw["run_id"] = None
+    raw["embed"] = {**raw["embed"], "enabled": False}
+    version = previous_manifest["input"].get("delta_version")
+    raw["input"] = {**raw["input"], "version": version}
+    if raw["embed"].get("cache_path") or previous_manifest.get("embed"):
+        raise ConfigError("embed.enabled: rethreshold of an embedding run: point input at the "
+                          "embeddings table instead")
+    raw["semdedup"] = {**raw["semdedup"], "eps": eps}
+    raw["output"] = {**raw["output"], "path": output_path, "mode": "error"}
+    for item in overrides:
+        apply_override(raw, item)
+    return config_from_dict(raw)
+
+
+def stored_semdedup(spark: SparkSession, run_path: str, cfg: PipelineConfig) -> DataFrame:
+    """``id, semdedup_*`` of every row that went through SemDeDup in the previous run."""
+    decisions = spark.read.format("delta").load(f"{run_path.rstrip('/')}/decisions")
+    return decisions.filter(F.col("semdedup_cluster_id").isNotNull()).select(
+        cfg.input.id_column, *STORED_COLUMNS
+    )
