@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -63,7 +63,7 @@ def assign_clusters(
     )
     keep = [id_col, *passthrough]
 
-    def assign_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def assign_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             x = l2_normalize(arrow_list_to_matrix(batch.column(emb_col), dim))
             cluster, dist = nearest_centroids(x, centroids)

@@ -8,14 +8,22 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from spark_prune.config import ConfigError, PipelineConfig, load_config
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML config file (see conf/)")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config key, e.g. --set dbp.keep_fraction=0.3 (repeatable)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -37,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     rethreshold.add_argument("--eps", required=True, type=float, help="the new SemDeDup eps")
     rethreshold.add_argument("--output", required=True, help="output path for the new run")
 
-    sql = sub.add_parser("sql", help="run SQL over a run's tables (views pruned, decisions, clusters)")
+    sql = sub.add_parser(
+        "sql", help="run SQL over a run's tables (views pruned, decisions, clusters)"
+    )
     sql.add_argument("--run", required=True, help="output path of a run")
     sql.add_argument("query", help='e.g. "SELECT reason, count(*) FROM decisions GROUP BY 1"')
     sql.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
@@ -76,7 +86,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
-def _session(cfg: PipelineConfig | None = None):  # type: ignore[no-untyped-def]
+def _session(cfg: PipelineConfig | None = None) -> SparkSession:
     from spark_prune.session import get_spark
 
     if cfg is None:
@@ -114,7 +124,7 @@ def _sql(run_path: str, query: str, limit: int) -> int:
     return 0
 
 
-def register_views(spark, run_path: str) -> None:  # type: ignore[no-untyped-def]
+def register_views(spark: SparkSession, run_path: str) -> None:
     """Temp views ``pruned``, ``decisions``, ``clusters`` over a run's Delta tables."""
     for name in ("pruned", "decisions", "clusters"):
         spark.read.format("delta").load(f"{run_path.rstrip('/')}/{name}").createOrReplaceTempView(
@@ -131,7 +141,7 @@ def _report(run_path: str, out: str | None) -> int:
     return 0
 
 
-def _print_summary(doc: dict) -> None:  # type: ignore[type-arg]
+def _print_summary(doc: dict[str, Any]) -> None:
     counts = doc["counts"]
     print(f"run {doc['run_id']}: {counts['kept']} of {counts['input']} rows kept")
     for reason in ("invalid", "semdedup", "clip_score", "dbp"):

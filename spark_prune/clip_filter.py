@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -52,7 +52,7 @@ def clip_scores(df: DataFrame, cfg: ClipFilterConfig, id_col: str) -> DataFrame:
     source = df.select(id_col, image_col, text_col)
     schema = T.StructType([source.schema[id_col], T.StructField("clip_score", T.DoubleType())])
 
-    def score_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def score_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             scores = pairwise_cosine(batch.column(image_col), batch.column(text_col))
             arr = pa.array(scores, pa.float64(), mask=np.isnan(scores))
@@ -61,12 +61,15 @@ def clip_scores(df: DataFrame, cfg: ClipFilterConfig, id_col: str) -> DataFrame:
     return source.mapInArrow(score_batches, schema)
 
 
-def clip_decisions(scores: DataFrame, cfg: ClipFilterConfig, id_col: str, n_scored: int) -> DataFrame:
+def clip_decisions(
+    scores: DataFrame, cfg: ClipFilterConfig, id_col: str, n_scored: int
+) -> DataFrame:
     """``id, clip_score, clip_removed`` where clip_removed is null for rows with no score."""
     score = F.col("clip_score")
     if cfg.threshold is not None:
-        return scores.withColumn("clip_removed", F.when(score.isNull(), None)
-                                 .otherwise(score < F.lit(cfg.threshold)))
+        return scores.withColumn(
+            "clip_removed", F.when(score.isNull(), None).otherwise(score < F.lit(cfg.threshold))
+        )
     assert cfg.keep_fraction is not None
     keep = int(math.floor(cfg.keep_fraction * n_scored + 0.5))
     order = Window.orderBy(score.desc(), F.col(id_col).asc())

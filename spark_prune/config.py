@@ -47,10 +47,16 @@ class InputConfig:
     def validate(self, key: str) -> None:
         _check(bool(self.path), f"{key}.path", "is required (a Delta/Parquet path or table name)")
         _check(self.version is None or self.version >= 0, f"{key}.version", "must be >= 0")
-        _check(self.version is None or self.format != "parquet", f"{key}.version",
-               "time travel needs a Delta input, not parquet")
-        _check(self.embedding_dim is None or self.embedding_dim > 0, f"{key}.embedding_dim",
-               "must be positive")
+        _check(
+            self.version is None or self.format != "parquet",
+            f"{key}.version",
+            "time travel needs a Delta input, not parquet",
+        )
+        _check(
+            self.embedding_dim is None or self.embedding_dim > 0,
+            f"{key}.embedding_dim",
+            "must be positive",
+        )
         _check(bool(self.id_column), f"{key}.id_column", "must not be empty")
 
 
@@ -64,10 +70,16 @@ class OutputConfig:
     manifest_path: str | None = None
 
     def validate(self, key: str) -> None:
-        _check(bool(self.path) or bool(self.catalog_schema), f"{key}.path",
-               "set output.path or output.catalog_schema")
-        _check(self.catalog_schema is None or self.manifest_path is not None or bool(self.path),
-               f"{key}.manifest_path", "is required with output.catalog_schema (a file path)")
+        _check(
+            bool(self.path) or bool(self.catalog_schema),
+            f"{key}.path",
+            "set output.path or output.catalog_schema",
+        )
+        _check(
+            self.catalog_schema is None or self.manifest_path is not None or bool(self.path),
+            f"{key}.manifest_path",
+            "is required with output.catalog_schema (a file path)",
+        )
 
 
 @dataclass(frozen=True)
@@ -83,10 +95,10 @@ class KMeansConfig:
     def validate(self, key: str) -> None:
         _check(self.k >= 1, f"{key}.k", f"must be >= 1, got {self.k}")
         _check(self.iterations >= 1, f"{key}.iterations", "must be >= 1")
-        _check(self.sample_size is None or self.sample_size >= 1, f"{key}.sample_size",
-               "must be >= 1")
-        _check(self.max_points_per_centroid >= 1, f"{key}.max_points_per_centroid",
-               "must be >= 1")
+        _check(
+            self.sample_size is None or self.sample_size >= 1, f"{key}.sample_size", "must be >= 1"
+        )
+        _check(self.max_points_per_centroid >= 1, f"{key}.max_points_per_centroid", "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -107,11 +119,17 @@ class DBPConfig:
     def validate(self, key: str) -> None:
         _check(self.tau > 0, f"{key}.tau", f"must be > 0, got {self.tau}")
         _check(self.num_neighbors >= 1, f"{key}.num_neighbors", "must be >= 1")
-        _check((self.keep_fraction is None) != (self.keep_count is None), f"{key}.keep_fraction",
-               "set exactly one of keep_fraction and keep_count")
+        _check(
+            (self.keep_fraction is None) != (self.keep_count is None),
+            f"{key}.keep_fraction",
+            "set exactly one of keep_fraction and keep_count",
+        )
         if self.keep_fraction is not None:
-            _check(0 < self.keep_fraction <= 1, f"{key}.keep_fraction",
-                   f"must be in (0, 1], got {self.keep_fraction}")
+            _check(
+                0 < self.keep_fraction <= 1,
+                f"{key}.keep_fraction",
+                f"must be in (0, 1], got {self.keep_fraction}",
+            )
         if self.keep_count is not None:
             _check(self.keep_count >= 0, f"{key}.keep_count", "must be >= 0")
         _check(0 <= self.balance_ratio <= 1, f"{key}.balance_ratio", "must be in [0, 1]")
@@ -152,8 +170,11 @@ class ClipFilterConfig:
     def validate(self, key: str) -> None:
         if not self.enabled:
             return
-        _check((self.threshold is None) != (self.keep_fraction is None), f"{key}.threshold",
-               "set exactly one of threshold and keep_fraction")
+        _check(
+            (self.threshold is None) != (self.keep_fraction is None),
+            f"{key}.threshold",
+            "set exactly one of threshold and keep_fraction",
+        )
         if self.keep_fraction is not None:
             _check(0 < self.keep_fraction <= 1, f"{key}.keep_fraction", "must be in (0, 1]")
 
@@ -183,10 +204,16 @@ class EmbedConfig:
         if not self.enabled:
             return
         _check(self.batch_size >= 1, f"{key}.batch_size", "must be >= 1")
-        _check(self.image_column is not None or self.text_column is not None,
-               f"{key}.image_column", "set image_column, text_column or both")
-        _check(self.pretrained is None or self.checkpoint is None, f"{key}.checkpoint",
-               "set pretrained or checkpoint, not both")
+        _check(
+            self.image_column is not None or self.text_column is not None,
+            f"{key}.image_column",
+            "set image_column, text_column or both",
+        )
+        _check(
+            self.pretrained is None or self.checkpoint is None,
+            f"{key}.checkpoint",
+            "set pretrained or checkpoint, not both",
+        )
 
 
 @dataclass(frozen=True)
@@ -217,9 +244,9 @@ class PipelineConfig:
 
     def validate(self, key: str = "") -> None:
         for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if dataclasses.is_dataclass(value):
-                value.validate(f.name)
+            section = getattr(self, f.name)
+            if hasattr(section, "validate"):
+                section.validate(f.name)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -299,7 +326,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if origin is Literal:
         allowed = get_args(tp)
         if value not in allowed:
-            raise ConfigError(f"{key}: must be one of {', '.join(map(str, allowed))}, got {value!r}")
+            raise ConfigError(
+                f"{key}: must be one of {', '.join(map(str, allowed))}, got {value!r}"
+            )
         return value
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return _build(tp, value, key)

@@ -116,9 +116,12 @@ def select_rows(
     ranked = assigned.withColumn("rank_in_cluster", F.row_number().over(by_distance) - 1)
     if cfg.strategy in ("dbp", "uniform"):
         quotas = spark.createDataFrame(
-            plan.clusters[["cluster_id", "quota"]].astype({"cluster_id": "int32", "quota": "int64"}),
-            T.StructType([T.StructField("cluster_id", T.IntegerType()),
-                          T.StructField("quota", T.LongType())]),
+            plan.clusters[["cluster_id", "quota"]].astype(
+                {"cluster_id": "int32", "quota": "int64"}
+            ),
+            T.StructType(
+                [T.StructField("cluster_id", T.IntegerType()), T.StructField("quota", T.LongType())]
+            ),
         )
         joined = ranked.join(F.broadcast(quotas), "cluster_id")
         if cfg.within_cluster == "hard":
@@ -134,19 +137,18 @@ def select_rows(
         overall = Window.orderBy(*order_key(rule, id_col, cfg.seed))
         joined = ranked.withColumn("_keep_rank", F.row_number().over(overall) - 1)
         keep = F.col("_keep_rank") < F.lit(plan.target)
-    return joined.select(
-        id_col, "cluster_id", "dist", "rank_in_cluster", keep.alias("kept")
-    )
+    return joined.select(id_col, "cluster_id", "dist", "rank_in_cluster", keep.alias("kept"))
 
 
 def finish_cluster_table(
     plan: QuotaPlan, selected: DataFrame, centroids: np.ndarray
 ) -> pd.DataFrame:
     """Add kept counts (and, for global rules, quotas = kept), bound flags and centroids."""
-    kept = (
-        selected.filter("kept").groupBy("cluster_id").count().toPandas()
-        .rename(columns={"count": "kept"})
-    )
+    counts = selected.filter("kept").groupBy("cluster_id").count().collect()
+    kept = pd.DataFrame(
+        {"cluster_id": [r["cluster_id"] for r in counts], "kept": [r["count"] for r in counts]},
+        columns=["cluster_id", "kept"],
+    ).astype({"cluster_id": "int32", "kept": "int64"})
     frame = plan.clusters.merge(kept, on="cluster_id", how="left")
     frame["kept"] = frame["kept"].fillna(0).astype(np.int64)
     if frame["quota_continuous"].isna().all():

@@ -36,11 +36,14 @@ def read_input(spark: SparkSession, cfg: InputConfig) -> tuple[DataFrame, int | 
         return spark.read.parquet(cfg.path), None
     is_table = cfg.format == "table"
     try:
-        version = cfg.version if cfg.version is not None else delta_version(spark, cfg.path, is_table)
+        version = (
+            cfg.version if cfg.version is not None else delta_version(spark, cfg.path, is_table)
+        )
     except Exception as exc:  # not a Delta table (e.g. a plain catalog table): read unpinned
         if not is_table:
-            raise FileNotFoundError(f"input.path {cfg.path!r} is not a readable Delta table: "
-                                    f"{str(exc).splitlines()[0]}") from exc
+            raise FileNotFoundError(
+                f"input.path {cfg.path!r} is not a readable Delta table: {str(exc).splitlines()[0]}"
+            ) from exc
         log.warning("input table %s has no Delta history; reading it unpinned", cfg.path)
         return spark.read.table(cfg.path), None
     if is_table:
@@ -106,8 +109,11 @@ class OutputLocation:
             writer.saveAsTable(self.table_ref(name))
         else:
             writer.save(self.table_ref(name))
-        return delta_version(spark=df.sparkSession, source=self.table_ref(name),
-                             is_table=bool(self.cfg.catalog_schema))
+        return delta_version(
+            spark=df.sparkSession,
+            source=self.table_ref(name),
+            is_table=bool(self.cfg.catalog_schema),
+        )
 
     def read(self, spark: SparkSession, name: str) -> DataFrame:
         if self.cfg.catalog_schema:
@@ -117,8 +123,9 @@ class OutputLocation:
 
 def _delta_exists(spark: SparkSession, path: str) -> bool:
     if is_local_path(path):
-        return (Path(urlparse(path).path if path.startswith("file:") else path)
-                / "_delta_log").is_dir()
+        return (
+            Path(urlparse(path).path if path.startswith("file:") else path) / "_delta_log"
+        ).is_dir()
     try:
         from delta.tables import DeltaTable
 
@@ -139,7 +146,7 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
     jvm = spark.sparkContext._jvm  # not available on Spark Connect: use a local or Volume path
     assert jvm is not None
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     stream = fs.create(hadoop_path, True)
     try:
         stream.write(bytearray(text.encode("utf-8")))

@@ -83,6 +83,7 @@ def fit_spherical_kmeans(sample: np.ndarray, cfg: KMeansConfig) -> KMeansResult:
         verbose=False,
     )
     km.train(x)
+    assert km.centroids is not None and km.obj is not None
     centroids = l2_normalize(np.asarray(km.centroids, dtype=np.float32))
     objective = float(km.obj[-1]) if len(km.obj) else float("nan")
     return KMeansResult(centroids, n, cfg.iterations, cfg.seed, objective)

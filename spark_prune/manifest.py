@@ -25,24 +25,35 @@ MANIFEST_VERSION = 1
 # Above this many kept ids the pruned table is built with a shuffle join instead of a broadcast.
 BROADCAST_IDS_MAX = 5_000_000
 REASONS = ("invalid", "semdedup", "clip_score", "dbp")
-PACKAGES = ("spark-prune", "pyspark", "delta-spark", "numpy", "pandas", "pyarrow", "faiss-cpu",
-            "torch", "open_clip_torch")
+PACKAGES = (
+    "spark-prune",
+    "pyspark",
+    "delta-spark",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "faiss-cpu",
+    "torch",
+    "open_clip_torch",
+)
 
-CLUSTER_SCHEMA = T.StructType([
-    T.StructField("cluster_id", T.IntegerType(), False),
-    T.StructField("centroid", T.ArrayType(T.FloatType(), False), False),
-    T.StructField("size", T.LongType(), False),
-    T.StructField("d_intra", T.DoubleType(), False),
-    T.StructField("d_inter", T.DoubleType(), False),
-    T.StructField("complexity", T.DoubleType(), False),
-    T.StructField("p", T.DoubleType(), False),
-    T.StructField("quota_continuous", T.DoubleType(), True),
-    T.StructField("lower_bound", T.LongType(), False),
-    T.StructField("quota", T.LongType(), False),
-    T.StructField("kept", T.LongType(), False),
-    T.StructField("capped", T.BooleanType(), False),
-    T.StructField("at_lower_bound", T.BooleanType(), False),
-])
+CLUSTER_SCHEMA = T.StructType(
+    [
+        T.StructField("cluster_id", T.IntegerType(), False),
+        T.StructField("centroid", T.ArrayType(T.FloatType(), False), False),
+        T.StructField("size", T.LongType(), False),
+        T.StructField("d_intra", T.DoubleType(), False),
+        T.StructField("d_inter", T.DoubleType(), False),
+        T.StructField("complexity", T.DoubleType(), False),
+        T.StructField("p", T.DoubleType(), False),
+        T.StructField("quota_continuous", T.DoubleType(), True),
+        T.StructField("lower_bound", T.LongType(), False),
+        T.StructField("quota", T.LongType(), False),
+        T.StructField("kept", T.LongType(), False),
+        T.StructField("capped", T.BooleanType(), False),
+        T.StructField("at_lower_bound", T.BooleanType(), False),
+    ]
+)
 
 
 def count_reasons(decisions: DataFrame) -> dict[str, int]:
@@ -63,13 +74,23 @@ def clusters_frame(spark: SparkSession, clusters: pd.DataFrame | None) -> DataFr
         return spark.createDataFrame([], CLUSTER_SCHEMA)
     records = []
     for row in clusters.itertuples(index=False):  # k rows, on the driver
-        records.append((
-            int(row.cluster_id), [float(v) for v in row.centroid], int(row.size),
-            float(row.d_intra), float(row.d_inter), float(row.complexity), float(row.p),
-            None if np.isnan(row.quota_continuous) else float(row.quota_continuous),
-            int(row.lower_bound), int(row.quota), int(row.kept), bool(row.capped),
-            bool(row.at_lower_bound),
-        ))
+        records.append(
+            (
+                int(row.cluster_id),
+                [float(v) for v in row.centroid],
+                int(row.size),
+                float(row.d_intra),
+                float(row.d_inter),
+                float(row.complexity),
+                float(row.p),
+                None if np.isnan(row.quota_continuous) else float(row.quota_continuous),
+                int(row.lower_bound),
+                int(row.quota),
+                int(row.kept),
+                bool(row.capped),
+                bool(row.at_lower_bound),
+            )
+        )
     return spark.createDataFrame(records, CLUSTER_SCHEMA)
 
 
@@ -104,23 +125,31 @@ def build(
             "embedding_dim": state.info.get("embedding_dim"),
         },
         "config": cfg.to_dict(),
-        "seeds": {"dbp_kmeans": cfg.dbp.kmeans.seed, "dbp": cfg.dbp.seed,
-                  "semdedup_kmeans": cfg.semdedup.kmeans.seed, "semdedup": cfg.semdedup.seed},
+        "seeds": {
+            "dbp_kmeans": cfg.dbp.kmeans.seed,
+            "dbp": cfg.dbp.seed,
+            "semdedup_kmeans": cfg.semdedup.kmeans.seed,
+            "semdedup": cfg.semdedup.seed,
+        },
         "numerics": {
             "embeddings": "float32, L2-normalised on read",
             "similarity": "float64 matrix products rounded to float32 (batch-independent)",
             "distance": "float64, 1 - similarity",
             "d_intra_sum": "exact decimal(38,18) sum",
         },
-        "kmeans": {"dbp": state.info.get("dbp_kmeans"),
-                   "dbp_empty_clusters": state.info.get("dbp_empty_clusters")},
+        "kmeans": {
+            "dbp": state.info.get("dbp_kmeans"),
+            "dbp_empty_clusters": state.info.get("dbp_empty_clusters"),
+        },
         "dbp": {"rows_in": state.info.get("dbp_rows_in"), "target": state.info.get("dbp_target")},
         "semdedup": state.info.get("semdedup"),
         "embed": state.info.get("embed"),
         "counts": state.counts,
         "timings_seconds": state.timings,
-        "outputs": {name: {"location": out.table_ref(name), "delta_version": v}
-                    for name, v in table_versions.items()},
+        "outputs": {
+            name: {"location": out.table_ref(name), "delta_version": v}
+            for name, v in table_versions.items()
+        },
         "versions": versions(),
         "spark": {"version": spark.version, "master": spark.conf.get("spark.master", None)},
         "command": " ".join(sys.argv),

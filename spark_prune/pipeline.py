@@ -81,8 +81,8 @@ def run(
     similarities (``spark-prune rethreshold``).
     """
     state = RunState(
-        run_id=cfg.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-")
-        + uuid.uuid4().hex[:8],
+        run_id=cfg.run_id
+        or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8],
         started=_now(),
     )
     out = OutputLocation(cfg.output)
@@ -100,6 +100,7 @@ def run(
         check_unique_ids(source, id_col)
         dim = cfg.input.embedding_dim or infer_dimension(source, emb_col)
         state.info["embedding_dim"] = dim
+        state.info["rows_read"] = source.count()
     base = _with_detail(source, cfg, dim)
     valid = base.filter(F.col(INVALID_DETAIL).isNull()).drop(INVALID_DETAIL)
 
@@ -115,12 +116,16 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _embed(spark: SparkSession, source: DataFrame, cfg: PipelineConfig, state: RunState) -> DataFrame:
+def _embed(
+    spark: SparkSession, source: DataFrame, cfg: PipelineConfig, state: RunState
+) -> DataFrame:
     from spark_prune.embed import embed  # torch and open_clip only when embedding
 
     embed_cfg = cfg.embed
     if embed_cfg.cache_path is None:  # keep embeddings, so later reads never rerun the model
-        embed_cfg = replace(embed_cfg, cache_path=OutputLocation(cfg.output).table_ref("embeddings"))
+        embed_cfg = replace(
+            embed_cfg, cache_path=OutputLocation(cfg.output).table_ref("embeddings")
+        )
     embedded, info = embed(spark, source, embed_cfg, cfg.input.id_column)
     state.info["embed"] = info
     return embedded
@@ -172,12 +177,14 @@ def _semdedup_stage(
             rows = valid.select(id_col).join(stored, id_col, "left")
             state.info["semdedup"] = {"reused_from_previous_run": True, "eps": cfg.semdedup.eps}
         else:
-            rows, info = semdedup(valid, cfg.semdedup, id_col, cfg.input.embedding_column, dim,
-                                  n_valid)
+            rows, info = semdedup(
+                valid, cfg.semdedup, id_col, cfg.input.embedding_column, dim, n_valid
+            )
             state.info["semdedup"] = info
         rows = _persist(
-            rows.withColumn("semdedup_removed", semdedup_removed(F.col("semdedup_max_sim"),
-                                                                 cfg.semdedup.eps))
+            rows.withColumn(
+                "semdedup_removed", semdedup_removed(F.col("semdedup_max_sim"), cfg.semdedup.eps)
+            )
         )
         removed = rows.filter("semdedup_removed").select(id_col)
         state.counts["semdedup"] = removed.count()
@@ -208,19 +215,16 @@ def _dbp_stage(
     if not cfg.dbp.enabled:
         return None, None
     id_col, emb_col = cfg.input.id_column, cfg.input.embedding_column
-    with state.stage("dbp.count"):
-        n_rows = survivors.count()
-        target = dbp.target_count(cfg.dbp, n_rows)
-        state.info["dbp_rows_in"] = n_rows
-        state.info["dbp_target"] = target
-    if n_rows == 0:
-        raise ValueError("DBP: no rows left to prune (all invalid or removed by earlier stages)")
+    n_estimate = state.info["rows_read"]  # an upper bound: sizes the sample's hash prefilter
     with state.stage("dbp.fit"):
-        km = fit_kmeans(survivors, id_col, emb_col, dim, n_rows, cfg.dbp.kmeans)
+        km = fit_kmeans(survivors, id_col, emb_col, dim, n_estimate, cfg.dbp.kmeans)
         state.info["dbp_kmeans"] = km.describe()
     with state.stage("dbp.assign"):
         assigned = _persist(assign_clusters(survivors, km.centroids, id_col, emb_col, dim))
-        assigned.count()
+        n_rows = assigned.count()
+        target = dbp.target_count(cfg.dbp, n_rows)
+        state.info["dbp_rows_in"] = n_rows
+        state.info["dbp_target"] = target
     with state.stage("dbp.stats"):
         stats = dbp.cluster_stats(assigned)
         plan = dbp.plan_quotas(stats, km.centroids, cfg.dbp, target)
@@ -243,15 +247,33 @@ def _decisions(
     """One row per input row with the contract's columns; reason by the first stage that cut it."""
     id_type = base.schema[id_col].dataType
     rows = base.select(id_col, F.col(INVALID_DETAIL).alias("detail"))
-    rows = _join_or_nulls(rows, semdedup_rows, id_col, {
-        "semdedup_cluster_id": T.IntegerType(), "semdedup_dist": T.DoubleType(),
-        "semdedup_max_sim": T.DoubleType(), "semdedup_partner": id_type,
-        "semdedup_removed": T.BooleanType()})
-    rows = _join_or_nulls(rows, clip_rows, id_col, {
-        "clip_score": T.DoubleType(), "clip_removed": T.BooleanType()})
-    rows = _join_or_nulls(rows, selected, id_col, {
-        "cluster_id": T.IntegerType(), "dist": T.DoubleType(),
-        "rank_in_cluster": T.IntegerType(), "kept": T.BooleanType()}, rename={"kept": "dbp_kept"})
+    rows = _join_or_nulls(
+        rows,
+        semdedup_rows,
+        id_col,
+        {
+            "semdedup_cluster_id": T.IntegerType(),
+            "semdedup_dist": T.DoubleType(),
+            "semdedup_max_sim": T.DoubleType(),
+            "semdedup_partner": id_type,
+            "semdedup_removed": T.BooleanType(),
+        },
+    )
+    rows = _join_or_nulls(
+        rows, clip_rows, id_col, {"clip_score": T.DoubleType(), "clip_removed": T.BooleanType()}
+    )
+    rows = _join_or_nulls(
+        rows,
+        selected,
+        id_col,
+        {
+            "cluster_id": T.IntegerType(),
+            "dist": T.DoubleType(),
+            "rank_in_cluster": T.IntegerType(),
+            "kept": T.BooleanType(),
+        },
+        rename={"kept": "dbp_kept"},
+    )
     reason = (
         F.when(F.col("detail").isNotNull(), F.lit("invalid"))
         .when(F.coalesce(F.col("semdedup_removed"), F.lit(False)), F.lit("semdedup"))

@@ -49,7 +49,9 @@ def cluster_probabilities(complexities: np.ndarray, tau: float) -> np.ndarray:
 def lower_bounds(sizes: np.ndarray, target: int, balance_ratio: float = 0.0) -> np.ndarray:
     """lb_j = min(1, M_j - 1) for ratio 0, else min(floor(ratio * N / k), M_j - 1)."""
     m = np.asarray(sizes, dtype=np.int64)
-    floor_value = 1 if balance_ratio == 0 else int(np.floor(balance_ratio * target / max(len(m), 1)))
+    floor_value = (
+        1 if balance_ratio == 0 else int(np.floor(balance_ratio * target / max(len(m), 1)))
+    )
     return np.maximum(np.minimum(floor_value, m - 1), 0)
 
 
@@ -107,9 +109,7 @@ def project_to_quotas(
     return np.clip(a - nu, lo, hi)
 
 
-def round_quotas(
-    x: np.ndarray, target: int, sizes: np.ndarray, lower: np.ndarray
-) -> np.ndarray:
+def round_quotas(x: np.ndarray, target: int, sizes: np.ndarray, lower: np.ndarray) -> np.ndarray:
     """Integer quotas with Σ = target exactly and lower ≤ q ≤ sizes.
 
     Floor first, then hand the remaining units to the largest fractional parts (ties: lowest
@@ -130,7 +130,7 @@ def round_quotas(
     elif remainder < 0:
         eligible = index[q > lo]
         order = eligible[np.lexsort((eligible, frac[eligible]))]
-        q[order[: -remainder]] -= 1
+        q[order[:-remainder]] -= 1
     return q
 
 

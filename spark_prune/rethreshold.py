@@ -1,4 +1,4 @@
-"""Re-apply another SemDeDup eps from a run's stored ``semdedup_max_sim`` (no similarities redone)."""
+"""Re-apply another SemDeDup eps from stored ``semdedup_max_sim`` (no similarity recomputed)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ def rethreshold_config(
     version = previous_manifest["input"].get("delta_version")
     raw["input"] = {**raw["input"], "version": version}
     if raw["embed"].get("cache_path") or previous_manifest.get("embed"):
-        raise ConfigError("embed.enabled: rethreshold of an embedding run: point input at the "
-                          "embeddings table instead")
+        raise ConfigError(
+            "embed.enabled: rethreshold of an embedding run: point input at the "
+            "embeddings table instead"
+        )
     raw["semdedup"] = {**raw["semdedup"], "eps": eps}
     raw["output"] = {**raw["output"], "path": output_path, "mode": "error"}
     for item in overrides:

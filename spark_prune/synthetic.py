@@ -52,7 +52,9 @@ def write_parquet_embeddings(
     out.mkdir(parents=True, exist_ok=True)
     for part, start in enumerate(range(0, n, chunk_rows)):
         rows = min(chunk_rows, n - start)
-        ids, x = clustered_embeddings(rows, dim, k, seed, first_id=start, chunk_seed=seed + part + 1)
+        ids, x = clustered_embeddings(
+            rows, dim, k, seed, first_id=start, chunk_seed=seed + part + 1
+        )
         table = pa.table(
             {
                 id_column: pa.array(ids),

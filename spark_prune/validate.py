@@ -7,8 +7,15 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 INVALID_DETAIL = "_invalid_detail"
-NUMERIC_ELEMENTS = (T.FloatType, T.DoubleType, T.DecimalType, T.IntegerType, T.LongType,
-                    T.ShortType, T.ByteType)
+NUMERIC_ELEMENTS = (
+    T.FloatType,
+    T.DoubleType,
+    T.DecimalType,
+    T.IntegerType,
+    T.LongType,
+    T.ShortType,
+    T.ByteType,
+)
 
 
 class InputError(ValueError):
@@ -67,21 +74,21 @@ def infer_dimension(df: DataFrame, emb_col: str) -> int:
 def invalid_detail(emb_col: str, dim: int) -> Column:
     """Why a row's embedding is unusable, or null when it is fine.
 
-    Built from native array functions only (no lambdas, which Spark evaluates row by row
-    without code generation): Spark SQL treats NaN as equal to NaN, so array_contains finds it.
+    Built from native array functions only (lambdas are evaluated row by row without code
+    generation). array_max/array_min skip null elements and order NaN above +inf, so two
+    passes find NaN, infinities and all-zero vectors; array_compact finds null elements.
     """
     emb = F.col(emb_col)
+    largest, smallest = F.array_max(emb), F.array_min(emb)
     has_null_element = F.size(F.array_compact(emb)) != F.size(emb)
-    has_nan_or_inf = (
-        F.array_contains(emb, F.lit(float("nan")))
-        | F.array_contains(emb, F.lit(float("inf")))
-        | F.array_contains(emb, F.lit(float("-inf")))
-    )
-    all_zero = (F.array_max(emb) == 0) & (F.array_min(emb) == 0)
+    has_nan_or_inf = F.isnan(largest) | (largest == float("inf")) | (smallest == float("-inf"))
+    all_zero = (largest == 0) & (smallest == 0)
     return (
         F.when(emb.isNull(), F.lit("embedding is null"))
-        .when(F.size(emb) != dim, F.format_string(f"embedding has %d values, expected {dim}",
-                                                  F.size(emb)))
+        .when(
+            F.size(emb) != dim,
+            F.format_string(f"embedding has %d values, expected {dim}", F.size(emb)),
+        )
         .when(has_null_element, F.lit("embedding contains null values"))
         .when(has_nan_or_inf, F.lit("embedding contains NaN or infinite values"))
         .when(all_zero, F.lit("embedding has zero norm"))

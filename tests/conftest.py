@@ -12,9 +12,9 @@ import pytest
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
-from pyspark.sql import SparkSession  # noqa: E402
+from pyspark.sql import SparkSession
 
-from spark_prune.session import get_spark  # noqa: E402
+from spark_prune.session import get_spark
 
 TEST_CONF = {
     "spark.sql.shuffle.partitions": "4",

@@ -12,11 +12,13 @@ from pyspark.sql import types as T
 from spark_prune.config import PipelineConfig, config_from_dict
 from spark_prune.synthetic import clustered_embeddings
 
-SCHEMA = T.StructType([
-    T.StructField("id", T.LongType(), False),
-    T.StructField("image_emb", T.ArrayType(T.FloatType()), True),
-    T.StructField("caption", T.StringType(), True),
-])
+SCHEMA = T.StructType(
+    [
+        T.StructField("id", T.LongType(), False),
+        T.StructField("image_emb", T.ArrayType(T.FloatType()), True),
+        T.StructField("caption", T.StringType(), True),
+    ]
+)
 
 
 def embedding_rows(n: int, dim: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -26,8 +28,10 @@ def embedding_rows(n: int, dim: int, k: int, seed: int) -> tuple[np.ndarray, np.
 def write_input(
     spark: SparkSession, path: Path, ids: np.ndarray, x: np.ndarray | list, partitions: int = 2
 ) -> str:
-    rows = [(int(i), None if v is None else [float(f) for f in v], f"row {i}")
-            for i, v in zip(ids, x, strict=True)]
+    rows = [
+        (int(i), None if v is None else [float(f) for f in v], f"row {i}")
+        for i, v in zip(ids, x, strict=True)
+    ]
     df: DataFrame = spark.createDataFrame(rows, SCHEMA).repartition(partitions)
     df.write.format("delta").mode("overwrite").save(str(path))
     return str(path)

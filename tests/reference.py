@@ -46,8 +46,11 @@ def dbp(
     d_intra = np.array([dist[cluster == j].mean() for j in used])
     d_inter = []
     for j in used:
-        others = [1 - float(centroids[j].astype(np.float64) @ centroids[i].astype(np.float64))
-                  for i in used if i != j]
+        others = [
+            1 - float(centroids[j].astype(np.float64) @ centroids[i].astype(np.float64))
+            for i in used
+            if i != j
+        ]
         d_inter.append(np.mean(sorted(others)[: min(neighbours, len(used) - 1)]) if others else 0.0)
     c = np.array(d_inter) * d_intra
     p = np.exp(c / tau) / np.exp(c / tau).sum()
@@ -58,6 +61,15 @@ def dbp(
         rows = np.flatnonzero(cluster == j)
         order = sorted(rows, key=lambda r: (-dist[r], ids[r]))
         kept.extend(int(ids[r]) for r in order[:q])
-    return {"clusters": used, "size": size, "d_intra": d_intra, "d_inter": np.array(d_inter),
-            "complexity": c, "p": p, "quota": quota, "kept": sorted(kept),
-            "cluster": cluster, "dist": dist}
+    return {
+        "clusters": used,
+        "size": size,
+        "d_intra": d_intra,
+        "d_inter": np.array(d_inter),
+        "complexity": c,
+        "p": p,
+        "quota": quota,
+        "kept": sorted(kept),
+        "cluster": cluster,
+        "dist": dist,
+    }

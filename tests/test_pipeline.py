@@ -82,8 +82,9 @@ def test_outputs_contract_and_manifest(spark: SparkSession, baseline, input_path
     assert doc["input"]["delta_version"] == 0 and doc["input"]["path"] == input_path
     counts = doc["counts"]
     assert counts["input"] == N and counts["kept"] == N // 2
-    assert counts["input"] == counts["kept"] + sum(counts[r] for r in
-                                                   ("invalid", "semdedup", "clip_score", "dbp"))
+    assert counts["input"] == counts["kept"] + sum(
+        counts[r] for r in ("invalid", "semdedup", "clip_score", "dbp")
+    )
     assert doc["config"]["dbp"]["tau"] == 0.1 and doc["kmeans"]["dbp"]["k"] == K
     pruned = spark.read.format("delta").load(f"{out}/pruned")
     source = spark.read.format("delta").load(input_path)
@@ -133,12 +134,20 @@ def test_invalid_rows_are_recorded_not_lost(spark: SparkSession, tmp_path: Path)
         4: "embedding contains NaN or infinite values",
     }
     counts = result.counts
-    assert counts == {"input": 400, "kept": 198, "invalid": 5, "semdedup": 0, "clip_score": 0,
-                      "dbp": 197}
+    assert counts == {
+        "input": 400,
+        "kept": 198,
+        "invalid": 5,
+        "semdedup": 0,
+        "clip_score": 0,
+        "dbp": 197,
+    }
     assert dec.loc[dec["reason"] == "invalid", "cluster_id"].isna().all()
 
 
-def test_strategies_and_within_cluster_rules(spark: SparkSession, input_path: str, tmp_path: Path) -> None:
+def test_strategies_and_within_cluster_rules(
+    spark: SparkSession, input_path: str, tmp_path: Path
+) -> None:
     frames = {}
     for name, dbp_cfg in {
         "ssp": {"strategy": "ssp"},
@@ -147,7 +156,10 @@ def test_strategies_and_within_cluster_rules(spark: SparkSession, input_path: st
         "random": {"strategy": "random"},
     }.items():
         run(spark, make_config(input_path, str(tmp_path / name), dbp=dbp_cfg))
-        frames[name] = (decisions(spark, str(tmp_path / name)), clusters(spark, str(tmp_path / name)))
+        frames[name] = (
+            decisions(spark, str(tmp_path / name)),
+            clusters(spark, str(tmp_path / name)),
+        )
     ssp, _ = frames["ssp"]
     hardest = ssp.sort_values(["dist", "id"], ascending=[False, True]).head(N // 2)["id"]
     assert sorted(ssp.loc[ssp["kept"], "id"]) == sorted(hardest)
@@ -181,7 +193,9 @@ def test_bad_input_is_a_clear_error(  # type: ignore[no-untyped-def]
         run(spark, cfg)
 
 
-def test_duplicate_ids_and_existing_output_fail_fast(spark: SparkSession, baseline, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_ids_and_existing_output_fail_fast(
+    spark: SparkSession, baseline, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     ids, x = embedding_rows(50, 4, 2, seed=0)
     ids[7] = ids[3]
     path = write_input(spark, tmp_path / "dupes", ids, x)
@@ -198,21 +212,31 @@ def test_interop_with_delta_rs(spark: SparkSession, tmp_path: Path) -> None:
     from spark_prune.vectors import matrix_to_arrow_list
 
     ids, x = embedding_rows(300, 8, 3, seed=5)
-    table = pa.table({"id": pa.array(ids), "image_emb": matrix_to_arrow_list(x),
-                      "caption": pa.array([f"c{i}" for i in ids])})
+    table = pa.table(
+        {
+            "id": pa.array(ids),
+            "image_emb": matrix_to_arrow_list(x),
+            "caption": pa.array([f"c{i}" for i in ids]),
+        }
+    )
     write_deltalake(str(tmp_path / "in"), table)
-    cfg = config_from_dict({
-        "input": {"path": str(tmp_path / "in")},
-        "output": {"path": str(tmp_path / "out")},
-        "dbp": {"keep_fraction": 0.4, "kmeans": {"k": 3, "iterations": 10}},
-    })
+    cfg = config_from_dict(
+        {
+            "input": {"path": str(tmp_path / "in")},
+            "output": {"path": str(tmp_path / "out")},
+            "dbp": {"keep_fraction": 0.4, "kmeans": {"k": 3, "iterations": 10}},
+        }
+    )
     result = run(spark, cfg)
     pruned = DeltaTable(str(tmp_path / "out" / "pruned")).to_pyarrow_table()
     dec = DeltaTable(str(tmp_path / "out" / "decisions")).to_pyarrow_table()
     assert pruned.num_rows == 120 == result.counts["kept"]
     assert dec.num_rows == 300
-    kept = {i for i, k in zip(dec.column("id").to_pylist(), dec.column("kept").to_pylist(),
-                              strict=True) if k}
+    kept = {
+        i
+        for i, k in zip(dec.column("id").to_pylist(), dec.column("kept").to_pylist(), strict=True)
+        if k
+    }
     assert set(pruned.column("id").to_pylist()) == kept
     assert pruned.schema.field("image_emb").type == pa.list_(pa.float32())
 
@@ -220,13 +244,20 @@ def test_interop_with_delta_rs(spark: SparkSession, tmp_path: Path) -> None:
 def test_clip_filter_threshold_and_null_scores(spark: SparkSession, tmp_path: Path) -> None:
     ids, x = embedding_rows(200, 8, 2, seed=3)
     path = write_input(spark, tmp_path / "in", ids, x)
-    scored = spark.read.format("delta").load(path).withColumn(
-        "score", F.when(F.col("id") == 5, F.lit(None)).otherwise((F.col("id") % 10) / 10.0)
+    scored = (
+        spark.read.format("delta")
+        .load(path)
+        .withColumn(
+            "score", F.when(F.col("id") == 5, F.lit(None)).otherwise((F.col("id") % 10) / 10.0)
+        )
     )
     scored.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
-    cfg = make_config(path, str(tmp_path / "out"),
-                      clip_filter={"enabled": True, "score_column": "score", "threshold": 0.3},
-                      dbp={"enabled": False})
+    cfg = make_config(
+        path,
+        str(tmp_path / "out"),
+        clip_filter={"enabled": True, "score_column": "score", "threshold": 0.3},
+        dbp={"enabled": False},
+    )
     result = run(spark, cfg)
     dec = decisions(spark, str(tmp_path / "out"))
     assert dec.loc[dec["id"] == 5, "reason"].item() == "invalid"
@@ -234,7 +265,10 @@ def test_clip_filter_threshold_and_null_scores(spark: SparkSession, tmp_path: Pa
     removed = set(dec.loc[dec["reason"] == "clip_score", "id"])
     assert removed == {i for i in range(200) if i % 10 < 3 and i != 5}
     assert result.counts["kept"] == 200 - len(removed) - 1
-    top = make_config(path, str(tmp_path / "top"),
-                      clip_filter={"enabled": True, "score_column": "score", "keep_fraction": 0.25},
-                      dbp={"enabled": False})
+    top = make_config(
+        path,
+        str(tmp_path / "top"),
+        clip_filter={"enabled": True, "score_column": "score", "keep_fraction": 0.25},
+        dbp={"enabled": False},
+    )
     assert run(spark, top).counts["kept"] == round(0.25 * 199)

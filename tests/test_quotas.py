@@ -28,7 +28,9 @@ def qp_reference(target: int, p: np.ndarray, sizes: np.ndarray, lower: np.ndarra
         start,
         jac=lambda v: v - a,
         bounds=list(zip(lower, sizes, strict=True)),
-        constraints=[{"type": "eq", "fun": lambda v: v.sum() - target, "jac": lambda v: np.ones_like(v)}],
+        constraints=[
+            {"type": "eq", "fun": lambda v: v.sum() - target, "jac": lambda v: np.ones_like(v)}
+        ],
         method="SLSQP",
         options={"ftol": 1e-14, "maxiter": 1000},
     )
@@ -53,7 +55,9 @@ def assert_kkt(x: np.ndarray, a: np.ndarray, lower: np.ndarray, sizes: np.ndarra
         assert nu_low <= nu_high + 1e-7
 
 
-def random_instance(rng: np.random.Generator, k: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+def random_instance(
+    rng: np.random.Generator, k: int
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     sizes = rng.integers(1, 60, size=k)
     if rng.random() < 0.3:
         sizes[rng.integers(0, k)] = 1  # singleton clusters: lower bound 0
@@ -141,8 +145,9 @@ def test_softmax_is_stable_for_large_inputs() -> None:
     p = cluster_probabilities(np.array([1000.0, 1000.0, 999.0]), 0.01)
     assert np.all(np.isfinite(p)) and p.sum() == pytest.approx(1.0)
     assert p[0] == pytest.approx(0.5)
-    np.testing.assert_allclose(cluster_probabilities(np.array([0.1, 0.3]), 0.1),
-                               np.exp([1, 3]) / np.exp([1, 3]).sum())
+    np.testing.assert_allclose(
+        cluster_probabilities(np.array([0.1, 0.3]), 0.1), np.exp([1, 3]) / np.exp([1, 3]).sum()
+    )
 
 
 def test_d_inter_excludes_self_by_index_even_with_duplicate_centroids() -> None:
