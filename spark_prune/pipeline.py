@@ -49,6 +49,17 @@ class RunState:
     timings: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    cached: list[DataFrame] = field(default_factory=list)
+
+    def persist(self, df: DataFrame) -> DataFrame:
+        """Cache a small intermediate result that several later steps read."""
+        self.cached.append(df.persist(StorageLevel.MEMORY_AND_DISK))
+        return df
+
+    def release(self) -> None:
+        for df in self.cached:
+            df.unpersist()
+        self.cached.clear()
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -104,12 +115,14 @@ def run(
     base = _with_detail(source, cfg, dim)
     valid = base.filter(F.col(INVALID_DETAIL).isNull()).drop(INVALID_DETAIL)
 
-    survivors, semdedup_rows = _semdedup_stage(spark, valid, cfg, dim, state, semdedup_from)
-    survivors, clip_rows = _clip_stage(survivors, cfg, state)
-    selected, clusters = _dbp_stage(spark, survivors, cfg, dim, state)
-
-    decisions = _decisions(base, id_col, semdedup_rows, clip_rows, selected, cfg)
-    return _write_outputs(spark, cfg, out, source, decisions, clusters, state)
+    try:
+        survivors, semdedup_rows = _semdedup_stage(spark, valid, cfg, dim, state, semdedup_from)
+        survivors, clip_rows = _clip_stage(survivors, cfg, state)
+        selected, clusters = _dbp_stage(spark, survivors, cfg, dim, state)
+        decisions = _decisions(base, id_col, semdedup_rows, clip_rows, selected, cfg)
+        return _write_outputs(spark, cfg, out, source, decisions, clusters, state)
+    finally:
+        state.release()
 
 
 def _now() -> str:
@@ -154,10 +167,6 @@ def _clip_columns(cfg: PipelineConfig) -> list[str]:
     return [clip.image_column, clip.text_column]
 
 
-def _persist(df: DataFrame) -> DataFrame:
-    return df.persist(StorageLevel.MEMORY_AND_DISK)
-
-
 def _semdedup_stage(
     spark: SparkSession,
     valid: DataFrame,
@@ -181,7 +190,7 @@ def _semdedup_stage(
                 valid, cfg.semdedup, id_col, cfg.input.embedding_column, dim, n_valid
             )
             state.info["semdedup"] = info
-        rows = _persist(
+        rows = state.persist(
             rows.withColumn(
                 "semdedup_removed", semdedup_removed(F.col("semdedup_max_sim"), cfg.semdedup.eps)
             )
@@ -199,9 +208,9 @@ def _clip_stage(
         return survivors, None
     id_col = cfg.input.id_column
     with state.stage("clip_filter"):
-        scores = _persist(clip_scores(survivors, cfg.clip_filter, id_col))
+        scores = state.persist(clip_scores(survivors, cfg.clip_filter, id_col))
         n_scored = scores.filter(F.col("clip_score").isNotNull()).count()
-        rows = _persist(clip_decisions(scores, cfg.clip_filter, id_col, n_scored))
+        rows = state.persist(clip_decisions(scores, cfg.clip_filter, id_col, n_scored))
         dropped = rows.filter(F.col("clip_removed").isNull() | F.col("clip_removed"))
         state.counts["clip_score"] = rows.filter(F.col("clip_removed")).count()
         state.counts["clip_score_invalid"] = rows.filter(F.col("clip_removed").isNull()).count()
@@ -220,7 +229,7 @@ def _dbp_stage(
         km = fit_kmeans(survivors, id_col, emb_col, dim, n_estimate, cfg.dbp.kmeans)
         state.info["dbp_kmeans"] = km.describe()
     with state.stage("dbp.assign"):
-        assigned = _persist(assign_clusters(survivors, km.centroids, id_col, emb_col, dim))
+        assigned = state.persist(assign_clusters(survivors, km.centroids, id_col, emb_col, dim))
         n_rows = assigned.count()
         target = dbp.target_count(cfg.dbp, n_rows)
         state.info["dbp_rows_in"] = n_rows
@@ -231,7 +240,7 @@ def _dbp_stage(
         empty = km.centroids.shape[0] - len(stats)
         state.info["dbp_empty_clusters"] = int(empty)
     with state.stage("dbp.select"):
-        selected = _persist(dbp.select_rows(spark, assigned, plan, cfg.dbp, id_col))
+        selected = state.persist(dbp.select_rows(spark, assigned, plan, cfg.dbp, id_col))
         clusters = dbp.finish_cluster_table(plan, selected, km.centroids)
     return selected, clusters
 

@@ -48,7 +48,9 @@ def embed_rows(
         image_emb = _embed_images(loaded, images, batch_size, image_kind, reasons)
     if texts is not None:
         text_emb = _embed_texts(loaded, texts, batch_size, reasons)
-    scores = _clip_scores(image_emb, text_emb) if image_emb and text_emb else None
+    scores = None
+    if image_emb is not None and text_emb is not None:
+        scores = _clip_scores(image_emb, text_emb)
     errors = ["; ".join(r) if r else None for r in reasons]
     return BatchEmbeddings(image_emb, text_emb, scores, errors)
 
