@@ -52,7 +52,7 @@ def assign_clusters(
     works on Spark Connect, where broadcast variables do not exist).
     """
     centroids = np.ascontiguousarray(centroids, dtype=np.float32)
-    source = df.select(id_col, *passthrough, emb_col)
+    source = df.select(*dict.fromkeys([id_col, *passthrough, emb_col]))
     out_fields = [source.schema[id_col]] + [source.schema[c] for c in passthrough]
     schema = T.StructType(
         out_fields

@@ -87,6 +87,7 @@ def _load(cfg: EmbedConfig, device: Any, precision: str) -> LoadedModel:
     )
     model.eval()
     torch.backends.cudnn.benchmark = False  # same kernels for every batch: reproducible output
+    torch.backends.cudnn.deterministic = True
     tokenizer = open_clip.get_tokenizer(cfg.model)
     return LoadedModel(model, preprocess, tokenizer, device, precision)
 

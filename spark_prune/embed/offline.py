@@ -97,7 +97,8 @@ def build_offline_checkpoint(cache_dir: str | Path | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     model = _assemble_model()
     tmp = folder / f".{CHECKPOINT_NAME}.{os.getpid()}.tmp"
-    torch.save({"state_dict": model.state_dict()}, tmp)
+    with open(tmp, "wb") as handle:  # a file object: no file name inside, same bytes every build
+        torch.save({"state_dict": model.state_dict()}, handle)
     tmp.replace(path)  # atomic: concurrent builders never see a partial file
     log.info("built offline open_clip checkpoint %s", path)
     return path

@@ -155,17 +155,28 @@ def _embed_incremental(spark: SparkSession, base: DataFrame, cfg: EmbedConfig, i
     embedded = 0
     if not todo.isEmpty():
         embedded = _append(spark, todo, cfg, id_col, key, cache)
-    cached = cache.read(spark).filter(F.col(KEY_COLUMN) == key)
-    out = base.join(cached.drop(KEY_COLUMN), on=id_col, how="left")
-    error = F.when(F.col(id_col).isNull(), F.lit("id: null")).otherwise(F.col(EMBED_ERROR))
-    out = out.select(*[F.col(c) for c in base.columns],
-                     *[F.col(c).alias(name) for c, name in _output_names(cfg)],
-                     error.alias(EMBED_ERROR))
+    out = _join_cached(base, cache.read(spark), cfg, id_col, key)
     info.update(rows=rows, embedded=embedded, reused=with_id - embedded,
                 null_ids=rows - with_id, cache_version=cache.version(spark))
     log.info("embed: %d rows, %d newly embedded, %d reused from %s", rows, embedded,
              with_id - embedded, cache.ref)
     return out, info
+
+
+def _join_cached(base: DataFrame, cache: DataFrame, cfg: EmbedConfig, id_col: str,
+                 key: str) -> DataFrame:
+    """``base`` left-joined with its cached outputs, under the configured column names."""
+    def private(name: str) -> str:
+        return f"{_STRUCT}_{name}"
+
+    cached = cache.filter(F.col(KEY_COLUMN) == key).select(
+        id_col, *[F.col(c).alias(private(c)) for c in (IMAGE, TEXT, SCORE, EMBED_ERROR)])
+    joined = base.join(cached, on=id_col, how="left")
+    error = F.when(F.col(id_col).isNull(), F.lit("id: null")).otherwise(
+        F.col(private(EMBED_ERROR)))
+    return joined.select(*[F.col(c) for c in base.columns],
+                         *[F.col(private(c)).alias(name) for c, name in _output_names(cfg)],
+                         error.alias(EMBED_ERROR))
 
 
 def _not_cached(spark: SparkSession, todo: DataFrame, cache: DataFrame, id_col: str,

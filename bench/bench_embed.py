@@ -1,0 +1,170 @@
+"""Benchmark: the Spark embedding stage vs a plain single-process open_clip loop, same images.
+
+Images: seeded random crops (JPEG, various sizes) of scikit-learn's two real sample photos.
+Model: the offline open_clip ``effnetlite0-minilm`` (EfficientNet-Lite0 image tower, 224 px;
+built into ``~/.cache/spark_prune/models`` on first use). Image tower only unless ``--captions``.
+
+Figures printed (and to ``--json``):
+* ``loop``: one Python process, ``torch.set_num_threads(1)``: decode + preprocess + encode +
+  L2-normalise in batches; this is one core's worth of work.
+* ``spark_udf``: the embedding UDF alone on ``local[N]`` (``noop`` sink), after a warm-up that
+  starts the Python workers and loads the model once in each.
+* ``spark_stage``: the whole ``embed()`` with a fresh Delta cache (anti-join, UDF, append,
+  history), i.e. what the pipeline pays on a first run.
+Per-core = images/s divided by the cores Spark uses (Spark sets ``OMP_NUM_THREADS=1`` per task,
+one task per core), compared with the one-thread loop.
+
+    .venv/bin/python bench/bench_embed.py                  # 512 images (~2-3 minutes on 2 cores)
+    .venv/bin/python bench/bench_embed.py --images 128     # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 2, help="local[N]")
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--captions", action="store_true", help="embed captions too")
+    parser.add_argument("--json", help="write the figures to this file")
+    return parser.parse_args()
+
+
+def plain_loop(images: list[bytes], texts: list[str] | None, checkpoint: Path,
+               batch_size: int) -> float:
+    """Seconds for a plain open_clip loop (one thread) over the same image bytes."""
+    import io
+
+    import open_clip
+    import torch
+    from PIL import Image
+
+    from spark_prune.embed.offline import (
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        OFFLINE_MODEL,
+        register_offline_config,
+    )
+
+    torch.set_num_threads(1)
+    register_offline_config()
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        OFFLINE_MODEL, pretrained=str(checkpoint), image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(OFFLINE_MODEL)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, len(images), batch_size):
+            pil = [Image.open(io.BytesIO(b)).convert("RGB") for b in images[i:i + batch_size]]
+            x = torch.stack([preprocess(p) for p in pil])
+            model.encode_image(x, normalize=True).numpy()
+            if texts is not None:
+                model.encode_text(tokenizer(texts[i:i + batch_size]), normalize=True).numpy()
+    return time.perf_counter() - start
+
+
+def spark_runs(images: list[bytes], texts: list[str] | None, checkpoint: Path,
+               args: argparse.Namespace, work: Path) -> dict[str, float]:
+    from pyspark.sql import functions as F
+
+    from spark_prune.embed import embed
+    from spark_prune.embed.stage import _STRUCT, arrow_batch_size, with_embeddings
+    from spark_prune.session import get_spark
+    from tests.embed_fixtures import embed_config
+
+    spark = get_spark("bench_embed", master=f"local[{args.cores}]",
+                      conf={"spark.ui.enabled": "false",
+                            "spark.sql.shuffle.partitions": str(args.partitions)})
+    source = str(work / "images.parquet")
+    rows = [(i, b, texts[i] if texts else None) for i, b in enumerate(images)]
+    (spark.createDataFrame(rows, "id long, image binary, caption string")
+     .repartition(args.partitions).write.mode("overwrite").parquet(source))
+    df = spark.read.parquet(source)
+    cfg = embed_config(checkpoint, batch_size=args.batch_size,
+                       text_column="caption" if texts else None)
+    udf_only = with_embeddings(df, cfg).select(F.col(_STRUCT)["embed_error"])
+
+    def noop_seconds() -> float:
+        start = time.perf_counter()
+        with arrow_batch_size(spark, args.batch_size):
+            udf_only.write.format("noop").mode("overwrite").save()
+        return time.perf_counter() - start
+
+    warmup = noop_seconds()  # starts the Python workers and loads the model in each
+    udf = noop_seconds()
+    cached = replace_cache(cfg, work / "cache")
+    start = time.perf_counter()
+    _, info = embed(spark, df, cached, "id")
+    stage = time.perf_counter() - start
+    assert info["embedded"] == len(images), info
+    spark.stop()
+    return {"warmup_seconds": warmup, "udf_seconds": udf, "stage_seconds": stage}
+
+
+def replace_cache(cfg: Any, path: Path) -> Any:
+    from dataclasses import replace
+
+    shutil.rmtree(path, ignore_errors=True)
+    return replace(cfg, cache_path=str(path))
+
+
+def main() -> int:
+    args = parse_args()
+    from tests.embed_fixtures import CAPTIONS, offline_checkpoint, random_crops
+
+    checkpoint = offline_checkpoint()
+    images = random_crops(args.images, seed=0)
+    captions = list(CAPTIONS.values())
+    texts = [captions[i % 2] + f" #{i}" for i in range(len(images))] if args.captions else None
+    with tempfile.TemporaryDirectory(prefix="bench_embed_") as tmp:
+        spark = spark_runs(images, texts, checkpoint, args, Path(tmp))
+    loop = plain_loop(images, texts, checkpoint, args.batch_size)
+    figures = report(args, len(images), loop, spark)
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+def report(args: argparse.Namespace, n: int, loop: float,
+           spark: dict[str, float]) -> dict[str, Any]:
+    import open_clip
+    import torch
+
+    loop_rate = n / loop
+    out: dict[str, Any] = {
+        "images": n, "batch_size": args.batch_size, "cores": args.cores,
+        "partitions": args.partitions, "captions": args.captions,
+        "model": "effnetlite0-minilm (EfficientNet-Lite0 224px + all-MiniLM-L6-v2)",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, "
+                   f"torch {torch.__version__}, open_clip {open_clip.__version__}",
+        "loop_1_thread_images_per_s": round(loop_rate, 2),
+        "spark_warmup_seconds": round(spark["warmup_seconds"], 2),
+    }
+    for name in ("udf", "stage"):
+        rate = n / spark[f"{name}_seconds"]
+        out[f"spark_{name}_images_per_s"] = round(rate, 2)
+        out[f"spark_{name}_images_per_s_per_core"] = round(rate / args.cores, 2)
+        out[f"spark_{name}_per_core_vs_loop"] = round(rate / args.cores / loop_rate, 3)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

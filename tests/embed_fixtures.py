@@ -1,0 +1,95 @@
+"""Real images and the real offline open_clip checkpoint for the embedding tests and benchmark.
+
+Images: scikit-learn's two sample photos (``china.jpg``, ``flower.jpg``), their flipped and
+resized copies, and crops of them. Model: EfficientNet-Lite0 + all-MiniLM-L6-v2 assembled into an
+open_clip model (``spark_prune.embed.offline``), built once into ``$SPARK_PRUNE_MODEL_CACHE`` or
+``~/.cache/spark_prune/models`` and reused by later sessions.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODEL_CACHE_ENV = "SPARK_PRUNE_MODEL_CACHE"
+
+
+def offline_checkpoint() -> Path:
+    from spark_prune.embed.offline import build_offline_checkpoint
+
+    return build_offline_checkpoint(os.environ.get(MODEL_CACHE_ENV) or None)
+
+
+def embed_config(checkpoint: Path | str, **overrides: Any) -> Any:
+    from spark_prune.config import EmbedConfig
+    from spark_prune.embed.offline import OFFLINE_MODEL
+
+    values: dict[str, Any] = {"enabled": True, "model": OFFLINE_MODEL,
+                              "checkpoint": str(checkpoint), "batch_size": 4}
+    values.update(overrides)
+    return EmbedConfig(**values)
+
+
+def photos() -> list[Any]:
+    """The two real photos as PIL images (640 x 427)."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    return [Image.fromarray(array) for array in load_sample_images().images]
+
+
+def jpeg(image: Any, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def png(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def photo_variants() -> list[tuple[str, str, bytes]]:
+    """(name, family, encoded bytes): each photo, flipped, resized to half, as JPEG or PNG."""
+    from PIL import Image
+
+    rows = []
+    for family, image in zip(("china", "flower"), photos(), strict=True):
+        half = image.resize((image.width // 2, image.height // 2), Image.Resampling.BILINEAR)
+        rows += [
+            (f"{family}", family, jpeg(image)),
+            (f"{family}-flipped", family, jpeg(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))),
+            (f"{family}-half", family, png(half)),
+        ]
+    return rows
+
+
+def random_crops(count: int, seed: int = 0, min_side: int = 160) -> list[bytes]:
+    """``count`` JPEGs: seeded random crops (various sizes, some flipped) of the two photos."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    sources = photos()
+    out = []
+    for _ in range(count):
+        image = sources[int(rng.integers(len(sources)))]
+        side_w = int(rng.integers(min_side, image.width + 1))
+        side_h = int(rng.integers(min_side, image.height + 1))
+        left = int(rng.integers(0, image.width - side_w + 1))
+        top = int(rng.integers(0, image.height - side_h + 1))
+        crop = image.crop((left, top, left + side_w, top + side_h))
+        if rng.random() < 0.5:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        out.append(jpeg(crop, quality=int(rng.integers(70, 96))))
+    return out
+
+
+CAPTIONS = {
+    "china": "an old chinese temple with a pagoda roof",
+    "flower": "a close-up photo of a pink flower",
+}

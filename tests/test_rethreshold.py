@@ -1,0 +1,60 @@
+"""SemDeDup → DBP in one pipeline, and rethreshold equal to a fresh run at the new eps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from pyspark.sql import SparkSession
+
+from spark_prune.cli import main
+from spark_prune.pipeline import run
+from spark_prune.vectors import l2_normalize
+from tests.helpers import embedding_rows, make_config, write_input
+
+SEMDEDUP = {"enabled": True, "eps": 0.02, "rows_per_cluster": 100,
+            "kmeans": {"k": 0, "iterations": 10}}
+
+
+def with_near_duplicates(n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows plus, for a third of them, copies at graded noise (some within each eps)."""
+    ids, x = embedding_rows(n, dim, 4, seed)
+    rng = np.random.default_rng(seed)
+    source = rng.choice(n, size=n // 3, replace=False)
+    noise = rng.standard_normal((len(source), dim)) * rng.uniform(0.0, 0.15, (len(source), 1))
+    copies = l2_normalize((x[source] + noise / np.sqrt(dim)).astype(np.float32))
+    return np.concatenate([ids, np.arange(n, n + len(source))]), np.concatenate([x, copies])
+
+
+def decisions(spark: SparkSession, path: str):  # type: ignore[no-untyped-def]
+    return spark.read.format("delta").load(f"{path}/decisions").orderBy("id").toPandas()
+
+
+def test_semdedup_then_dbp_and_rethreshold(spark: SparkSession, tmp_path: Path) -> None:
+    ids, x = with_near_duplicates(600, 16, seed=4)
+    path = write_input(spark, tmp_path / "in", ids, x, partitions=3)
+    first = run(spark, make_config(path, str(tmp_path / "eps002"), semdedup=SEMDEDUP))
+    counts = first.counts
+    assert counts["semdedup"] > 0 and counts["dbp"] > 0
+    assert counts["input"] == len(ids) == sum(counts[k] for k in
+                                              ("kept", "invalid", "semdedup", "clip_score", "dbp"))
+    dec = decisions(spark, str(tmp_path / "eps002"))
+    removed = dec[dec["reason"] == "semdedup"]
+    assert (removed["semdedup_max_sim"] > 1 - 0.02).all()
+    survivors = dec[dec["reason"] != "semdedup"]
+    assert (survivors["semdedup_max_sim"].fillna(-1) <= 1 - 0.02).all()
+    assert survivors["cluster_id"].notna().all() and removed["cluster_id"].isna().all()
+    assert int(dec["kept"].sum()) == round(0.5 * len(survivors))
+
+    fresh = run(spark, make_config(path, str(tmp_path / "fresh"),
+                                   semdedup={**SEMDEDUP, "eps": 0.1}))
+    assert main(["rethreshold", "--run", str(tmp_path / "eps002"), "--eps", "0.1",
+                 "--output", str(tmp_path / "rethresholded")]) == 0
+    again = decisions(spark, str(tmp_path / "rethresholded"))
+    expected = decisions(spark, str(tmp_path / "fresh"))
+    assert again.equals(expected)
+    assert fresh.counts["semdedup"] > counts["semdedup"]
+    doc = json.loads((tmp_path / "rethresholded" / "manifest.json").read_text())
+    assert doc["semdedup"]["reused_from_previous_run"] and doc["config"]["semdedup"]["eps"] == 0.1
+    assert doc["input"]["delta_version"] == first.manifest["input"]["delta_version"]
