@@ -144,7 +144,7 @@ class SemDedupConfig:
     eps: float = 0.07
     order: Order = "hard"
     seed: int = 1234
-    block_size: int = 4096
+    block_size: int = 1024
     rows_per_cluster: int = 10_000
     kmeans: KMeansConfig = field(default_factory=lambda: KMeansConfig(k=0, iterations=20))
 

@@ -35,8 +35,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workdir", default="data", help="where the lakehouse and run go")
     parser.add_argument("--max-images", type=int, default=2000, help="images in the sample")
     parser.add_argument("--config", default="conf/demo.yaml", help="the demo's pipeline config")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="override a config key (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable)",
+    )
     return parser.parse_args(argv)
 
 
@@ -53,8 +59,11 @@ def demo_config(args: argparse.Namespace, lakehouse: Path, checkpoint: Path) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("py4j").setLevel(logging.WARNING)
     args = parse_args(argv)
     from spark_prune.demo_data import build_sample_lakehouse
@@ -86,8 +95,10 @@ def print_summary(doc: dict[str, Any], cfg: PipelineConfig, report: str, seconds
     counts = doc["counts"]
     run_path = cfg.output.path
     print()
-    print(f"spark_prune demo finished in {seconds:.0f}s: kept {counts['kept']} of "
-          f"{counts['input']} rows")
+    print(
+        f"spark_prune demo finished in {seconds:.0f}s: kept {counts['kept']} of "
+        f"{counts['input']} rows"
+    )
     for reason in ("invalid", "semdedup", "clip_score", "dbp"):
         print(f"  removed by {reason:<11}{counts.get(reason, 0):>6}")
     print(f"\ninput lakehouse:  {cfg.input.path} (Delta version {doc['input']['delta_version']})")

@@ -114,13 +114,15 @@ def default_k(cfg: SemDedupConfig, n_rows: int) -> int:
 
 
 def output_schema(id_field: T.StructField) -> T.StructType:
-    return T.StructType([
-        id_field,
-        T.StructField("semdedup_cluster_id", T.IntegerType(), False),
-        T.StructField("semdedup_dist", T.DoubleType(), False),
-        T.StructField("semdedup_max_sim", T.DoubleType(), True),
-        T.StructField("semdedup_partner", id_field.dataType, True),
-    ])
+    return T.StructType(
+        [
+            id_field,
+            T.StructField("semdedup_cluster_id", T.IntegerType(), False),
+            T.StructField("semdedup_dist", T.DoubleType(), False),
+            T.StructField("semdedup_max_sim", T.DoubleType(), True),
+            T.StructField("semdedup_partner", id_field.dataType, True),
+        ]
+    )
 
 
 def _cluster_function(id_col: str, emb_col: str, dim: int, cfg: SemDedupConfig) -> Any:
@@ -142,8 +144,13 @@ def _cluster_function(id_col: str, emb_col: str, dim: int, cfg: SemDedupConfig) 
                 pa.array(max_sim, pa.float64(), mask=~has_partner),
                 pa.array(partner_ids, table.schema.field(id_col).type, mask=~has_partner),
             ],
-            names=[id_col, "semdedup_cluster_id", "semdedup_dist", "semdedup_max_sim",
-                   "semdedup_partner"],
+            names=[
+                id_col,
+                "semdedup_cluster_id",
+                "semdedup_dist",
+                "semdedup_max_sim",
+                "semdedup_partner",
+            ],
         )
 
     return process
@@ -161,10 +168,16 @@ def warn_about_largest_cluster(assigned: DataFrame, dim: int) -> dict[str, Any]:
     seconds = pairs / (PAIRS_PER_SECOND_AT_512 * 512 / max(dim, 1))
     log.warning(
         "SemDeDup: largest cluster %d has %d rows (%.3g pairs, about %.0f s on one core)",
-        largest, rows, pairs, seconds,
+        largest,
+        rows,
+        pairs,
+        seconds,
     )
-    return {"largest_cluster": largest, "largest_cluster_rows": rows,
-            "pairs_total": int(total[0]) if total and total[0] is not None else 0}
+    return {
+        "largest_cluster": largest,
+        "largest_cluster_rows": rows,
+        "pairs_total": int(total[0]) if total and total[0] is not None else 0,
+    }
 
 
 def semdedup(
@@ -175,12 +188,22 @@ def semdedup(
     k = default_k(cfg, n_rows)
     km = fit_kmeans(df, id_col, emb_col, dim, n_rows, replace(cfg.kmeans, k=k))
     assigned = assign_clusters(
-        df, km.centroids, id_col, emb_col, dim,
-        cluster_col="semdedup_cluster_id", dist_col="semdedup_dist", passthrough=[emb_col],
+        df,
+        km.centroids,
+        id_col,
+        emb_col,
+        dim,
+        cluster_col="semdedup_cluster_id",
+        dist_col="semdedup_dist",
+        passthrough=[emb_col],
     )
-    info = {"kmeans": km.describe(), "eps": cfg.eps, "order": cfg.order,
-            "block_size": cfg.block_size,
-            "similarity_dtype": "float64 products rounded to float32"}
+    info = {
+        "kmeans": km.describe(),
+        "eps": cfg.eps,
+        "order": cfg.order,
+        "block_size": cfg.block_size,
+        "similarity_dtype": "float64 products rounded to float32",
+    }
     info.update(warn_about_largest_cluster(assigned.select("semdedup_cluster_id"), dim))
     if cfg.order == "random":
         assigned = assigned.withColumn(ORDER_KEY, hash_key(id_col, cfg.seed))

@@ -276,12 +276,20 @@ def test_clip_filter_threshold_and_null_scores(spark: SparkSession, tmp_path: Pa
 
 def test_catalog_schema_output(spark: SparkSession, input_path: str, tmp_path: Path) -> None:
     spark.sql("CREATE DATABASE IF NOT EXISTS prune_catalog_test")
-    cfg = config_from_dict({
-        "input": {"path": input_path},
-        "output": {"catalog_schema": "prune_catalog_test",
-                   "manifest_path": str(tmp_path / "manifest.json")},
-        "dbp": {"strategy": "uniform", "keep_fraction": 0.2, "kmeans": {"k": 4, "iterations": 5}},
-    })
+    cfg = config_from_dict(
+        {
+            "input": {"path": input_path},
+            "output": {
+                "catalog_schema": "prune_catalog_test",
+                "manifest_path": str(tmp_path / "manifest.json"),
+            },
+            "dbp": {
+                "strategy": "uniform",
+                "keep_fraction": 0.2,
+                "kmeans": {"k": 4, "iterations": 5},
+            },
+        }
+    )
     result = run(spark, cfg)
     kept = spark.sql("SELECT count(*) AS n FROM prune_catalog_test.decisions WHERE kept")
     assert kept.collect()[0]["n"] == round(0.2 * N) == result.counts["kept"]

@@ -13,8 +13,12 @@ from spark_prune.pipeline import run
 from spark_prune.vectors import l2_normalize
 from tests.helpers import embedding_rows, make_config, write_input
 
-SEMDEDUP = {"enabled": True, "eps": 0.02, "rows_per_cluster": 100,
-            "kmeans": {"k": 0, "iterations": 10}}
+SEMDEDUP = {
+    "enabled": True,
+    "eps": 0.02,
+    "rows_per_cluster": 100,
+    "kmeans": {"k": 0, "iterations": 10},
+}
 
 
 def with_near_duplicates(n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -37,8 +41,11 @@ def test_semdedup_then_dbp_and_rethreshold(spark: SparkSession, tmp_path: Path) 
     first = run(spark, make_config(path, str(tmp_path / "eps002"), semdedup=SEMDEDUP))
     counts = first.counts
     assert counts["semdedup"] > 0 and counts["dbp"] > 0
-    assert counts["input"] == len(ids) == sum(counts[k] for k in
-                                              ("kept", "invalid", "semdedup", "clip_score", "dbp"))
+    assert (
+        counts["input"]
+        == len(ids)
+        == sum(counts[k] for k in ("kept", "invalid", "semdedup", "clip_score", "dbp"))
+    )
     dec = decisions(spark, str(tmp_path / "eps002"))
     removed = dec[dec["reason"] == "semdedup"]
     assert (removed["semdedup_max_sim"] > 1 - 0.02).all()
@@ -47,10 +54,23 @@ def test_semdedup_then_dbp_and_rethreshold(spark: SparkSession, tmp_path: Path) 
     assert survivors["cluster_id"].notna().all() and removed["cluster_id"].isna().all()
     assert int(dec["kept"].sum()) == round(0.5 * len(survivors))
 
-    fresh = run(spark, make_config(path, str(tmp_path / "fresh"),
-                                   semdedup={**SEMDEDUP, "eps": 0.1}))
-    assert main(["rethreshold", "--run", str(tmp_path / "eps002"), "--eps", "0.1",
-                 "--output", str(tmp_path / "rethresholded")]) == 0
+    fresh = run(
+        spark, make_config(path, str(tmp_path / "fresh"), semdedup={**SEMDEDUP, "eps": 0.1})
+    )
+    assert (
+        main(
+            [
+                "rethreshold",
+                "--run",
+                str(tmp_path / "eps002"),
+                "--eps",
+                "0.1",
+                "--output",
+                str(tmp_path / "rethresholded"),
+            ]
+        )
+        == 0
+    )
     again = decisions(spark, str(tmp_path / "rethresholded"))
     expected = decisions(spark, str(tmp_path / "fresh"))
     assert again.equals(expected)

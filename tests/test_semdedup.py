@@ -22,8 +22,9 @@ def brute_force(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = len(x)
     best, partner = np.full(n, np.nan), np.full(n, -1)
     for j in range(1, n):
-        sims = [float(np.float32(x[i].astype(np.float64) @ x[j].astype(np.float64)))
-                for i in range(j)]
+        sims = [
+            float(np.float32(x[i].astype(np.float64) @ x[j].astype(np.float64))) for i in range(j)
+        ]
         partner[j] = int(np.argmax(sims))
         best[j] = sims[partner[j]]
     return best, partner
@@ -97,7 +98,10 @@ def reference_stage(frame, x_by_id: dict[int, np.ndarray], order: str) -> dict[i
         x = np.stack([x_by_id[i] for i in ids[perm]])
         best, partner = brute_force(l2_normalize(x))
         for pos, row_id in enumerate(ids[perm]):
-            out[int(row_id)] = (best[pos], None if partner[pos] < 0 else int(ids[perm][partner[pos]]))
+            out[int(row_id)] = (
+                best[pos],
+                None if partner[pos] < 0 else int(ids[perm][partner[pos]]),
+            )
     return out
 
 
