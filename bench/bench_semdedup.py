@@ -1,202 +1,422 @@
-"""Benchmark: SemDeDup on Spark vs single-process numpy/faiss, with planted near duplicates.
+"""Benchmark: the Spark SemDeDup stage vs a single-process numpy/faiss run, planted duplicates.
 
-Rows are unit vectors around many centres (spreads wide enough that natural neighbours stay
-below the threshold); a fraction are noisy copies of other rows (cosine ≈ 0.995, well above
-1 − eps), so the ground truth is known. Prints seconds, rows/s, recall and precision of the
-planted duplicates for both implementations, their ratio, and peak memory. ``--big-cluster``
-also runs one cluster of that many rows through the blockwise kernel alone.
+Rows are unit vectors around many centres, spread so that natural neighbours stay far below
+the threshold (cosine < 0.9); ``--dup-fraction`` of the rows are noisy copies of other rows
+(cosine ≈ 0.995 to their source, far above 1 − eps), so the ground truth is known. The same
+Parquet files go through ``spark_prune.semdedup.semdedup`` on local Spark and through the same
+computation in one Python process (seeded sample, faiss spherical k-means, assignment, the
+blockwise rule per cluster). Prints seconds, rows/s, recall and precision of the planted
+copies, the Spark / single-process ratio and peak memory (psutil).
 
-    .venv/bin/python bench/bench_semdedup.py --rows 1000000
-    .venv/bin/python bench/bench_semdedup.py --rows 100000 --big-cluster 200000
+``--big-cluster N`` instead forces N rows into one cluster (k = 1) and runs them through the
+Spark stage (or ``--big-cluster-mode numpy``: the kernel alone), to show memory stays bounded.
+
+    .venv/bin/python bench/bench_semdedup.py                      # 1,000,000 x 512
+    .venv/bin/python bench/bench_semdedup.py --rows 100000        # a quick look
+    .venv/bin/python bench/bench_semdedup.py --big-cluster 200000
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
+import platform
+import resource
 import shutil
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import psutil
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-from bench_dbp import PeakMemory
 
 from spark_prune.assign import nearest_centroids
 from spark_prune.config import KMeansConfig, SemDedupConfig
 from spark_prune.kmeans import fit_spherical_kmeans, sample_size_for
-from spark_prune.semdedup import (
-    default_k,
-    max_similarity_to_earlier,
-    order_within_cluster,
-    removed_mask,
-)
+from spark_prune.semdedup import default_k, max_similarity_to_earlier, removed_mask
 from spark_prune.vectors import arrow_list_to_matrix, l2_normalize, matrix_to_arrow_list
 
+FILE_ROWS = 50_000
+MiB = 2**20
 
-def write_planted(path: Path, rows: int, dim: int, dup_fraction: float, seed: int) -> np.ndarray:
-    """Parquet rows with planted copies; returns group[i] = id of the row it copies (or -1)."""
+# ---------------------------------------------------------------- data with a known answer
+
+
+@dataclass
+class Truth:
+    """``root[id]``: the id of the row a planted copy was made from (itself for others)."""
+
+    root: np.ndarray
+
+    @property
+    def planted(self) -> int:
+        return int((self.root != np.arange(len(self.root))).sum())
+
+
+def make_rows(
+    rows: int, dim: int, dup_fraction: float, centres: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, Truth]:
+    """(ids, unit float32 vectors, truth). Copies get noise of norm 0.1 (cosine ≈ 0.995)."""
     rng = np.random.default_rng(seed)
-    centres = l2_normalize(rng.standard_normal((400, dim)).astype(np.float32))
     n_copies = int(rows * dup_fraction)
     n_base = rows - n_copies
-    which = rng.integers(0, 400, size=n_base)
-    spread = rng.uniform(0.6, 1.0, size=(n_base, 1)).astype(np.float32)
-    base = l2_normalize(
-        centres[which]
-        + spread * rng.standard_normal((n_base, dim)).astype(np.float32) / np.sqrt(dim) * 3
-    )
-    source = rng.integers(0, n_base, size=n_copies)
-    noise = rng.standard_normal((n_copies, dim)).astype(np.float32) * 0.1 / np.sqrt(dim)
-    copies = l2_normalize(base[source] + noise)
-    x = np.concatenate([base, copies])
-    order = rng.permutation(rows)  # ids do not reveal which row is the copy
-    ids = np.empty(rows, dtype=np.int64)
-    ids[order] = np.arange(rows)
-    copy_of = np.full(rows, -1, dtype=np.int64)
-    copy_of[ids[n_base:]] = ids[source]
-    path.mkdir(parents=True)
-    for part, start in enumerate(range(0, rows, 100_000)):
-        stop = min(rows, start + 100_000)
-        pq.write_table(
-            pa.table(
-                {"id": pa.array(ids[start:stop]), "image_emb": matrix_to_arrow_list(x[start:stop])}
-            ),
-            path / f"part-{part:05d}.parquet",
+    middle = l2_normalize(rng.standard_normal((centres, dim)).astype(np.float32))
+    x = np.empty((rows, dim), dtype=np.float32)
+    for start in range(0, n_base, FILE_ROWS):  # chunks keep the float64 temporaries small
+        stop = min(n_base, start + FILE_ROWS)
+        spread = rng.uniform(0.6, 1.0, size=(stop - start, 1)).astype(np.float32)
+        noise = rng.standard_normal((stop - start, dim)).astype(np.float32) / np.sqrt(dim)
+        x[start:stop] = l2_normalize(
+            middle[rng.integers(0, centres, stop - start)] + spread * noise
         )
-    return copy_of
+    source = rng.integers(0, n_base, size=n_copies)
+    for start in range(0, n_copies, FILE_ROWS):
+        part = source[start : start + FILE_ROWS]
+        noise = rng.standard_normal((len(part), dim)).astype(np.float32) * (0.1 / np.sqrt(dim))
+        x[n_base + start : n_base + start + len(part)] = l2_normalize(x[part] + noise)
+    ids = rng.permutation(rows).astype(np.int64)  # ids do not reveal which row is the copy
+    root = np.empty(rows, dtype=np.int64)
+    root[ids] = ids
+    root[ids[n_base:]] = ids[source]
+    return ids, x, Truth(root)
 
 
-def quality(removed_ids: np.ndarray, copy_of: np.ndarray) -> tuple[float, float]:
-    """Recall: planted groups reduced to one row. Precision: removed rows that were planted."""
-    root = np.where(copy_of >= 0, copy_of, np.arange(len(copy_of)))
-    planted_roots = np.unique(copy_of[copy_of >= 0])
-    in_group = np.isin(root, planted_roots)
-    removed = np.zeros(len(copy_of), dtype=bool)
-    removed[removed_ids] = True
-    kept_per_group = np.bincount(root[in_group & ~removed], minlength=len(copy_of))[planted_roots]
-    recall = float(np.mean(kept_per_group == 1))
-    precision = float(in_group[removed].mean()) if removed.any() else 1.0
+def write_parquet(path: Path, ids: np.ndarray, x: np.ndarray) -> None:
+    path.mkdir(parents=True)
+    for part, start in enumerate(range(0, len(ids), FILE_ROWS)):
+        table = pa.table(
+            {
+                "id": pa.array(ids[start : start + FILE_ROWS]),
+                "image_emb": matrix_to_arrow_list(x[start : start + FILE_ROWS]),
+            }
+        )
+        pq.write_table(table, path / f"part-{part:05d}.parquet")
+
+
+def quality(removed_ids: np.ndarray, truth: Truth) -> tuple[float, float]:
+    """Recall: planted copies removed, at most (group size − 1) per planted group.
+    Precision: that count over all removed rows."""
+    root = truth.root
+    size = np.bincount(root, minlength=len(root))
+    removed_per_group = np.bincount(root[removed_ids], minlength=len(root))
+    true_pos = int(np.minimum(removed_per_group, np.maximum(size - 1, 0)).sum())
+    recall = true_pos / max(truth.planted, 1)
+    precision = true_pos / len(removed_ids) if len(removed_ids) else 1.0
     return recall, precision
 
 
-def single_process(data: Path, cfg: SemDedupConfig, dim: int) -> tuple[np.ndarray, dict, int]:
+# ---------------------------------------------------------------- memory
+
+
+class PeakMemory:
+    """Polls every 0.2 s: this process, the JVM child and the sum of the JVM's Python workers."""
+
+    def __init__(self) -> None:
+        self.peak = {"driver_python": 0, "jvm": 0, "python_workers": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self, me: psutil.Process) -> dict[str, int]:
+        now = {"driver_python": me.memory_info().rss, "jvm": 0, "python_workers": 0}
+        for child in me.children(recursive=True):
+            try:
+                name = "jvm" if "java" in child.name() else "python_workers"
+                now[name] += child.memory_info().rss
+            except psutil.Error:
+                continue
+        return now
+
+    def _poll(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            for key, value in self._sample(me).items():
+                self.peak[key] = max(self.peak[key], value)
+            time.sleep(0.2)
+
+
+# ---------------------------------------------------------------- the two implementations
+
+
+def dedup_sorted(
+    x: np.ndarray, ids: np.ndarray, cluster: np.ndarray, dist: np.ndarray, cfg: SemDedupConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rule per cluster on one process for unit rows ``x``, sorted by (cluster, dist desc,
+    id): (max_sim, partner id or -1), aligned with the input rows."""
+    order = np.lexsort((ids, -dist, cluster))
+    bounds = np.flatnonzero(np.diff(cluster[order])) + 1
+    max_sim = np.full(len(ids), -np.inf)
+    partner = np.full(len(ids), -1, dtype=np.int64)
+    for rows in np.split(order, bounds):
+        best, earlier = max_similarity_to_earlier(x[rows], cfg.block_size)
+        max_sim[rows] = best
+        partner[rows] = np.where(earlier >= 0, ids[rows][earlier], -1)
+    return max_sim, partner
+
+
+def read_unit_rows(data: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, L2-normalised float32 rows), file by file into one preallocated matrix."""
+    files = sorted(Path(data).glob("*.parquet"))
+    n = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    ids = np.empty(n, dtype=np.int64)
+    x = np.empty((n, dim), dtype=np.float32)
+    start = 0
+    for f in files:
+        table = pq.read_table(f)
+        stop = start + table.num_rows
+        ids[start:stop] = table.column("id").to_numpy()
+        x[start:stop] = l2_normalize(arrow_list_to_matrix(table.column("image_emb"), dim))
+        start = stop
+    return ids, x
+
+
+def single_process(data: str, cfg: SemDedupConfig, dim: int, threads: int) -> dict[str, Any]:
+    """Read, sample, fit, assign, dedup; in a fresh process so its peak RSS is its own."""
+    from threadpoolctl import threadpool_limits
+
     times: dict[str, float] = {}
-    with PeakMemory() as memory:
+    with threadpool_limits(threads):
         t = time.perf_counter()
-        table = ds.dataset(str(data), format="parquet").to_table()
-        ids = table.column("id").to_numpy()
-        x = arrow_list_to_matrix(table.column("image_emb"), dim)
+        ids, x = read_unit_rows(data, dim)
         times["read"] = time.perf_counter() - t
         t = time.perf_counter()
         km_cfg = KMeansConfig(
             k=default_k(cfg, len(ids)), iterations=cfg.kmeans.iterations, seed=cfg.kmeans.seed
         )
-        rng = np.random.default_rng(0)
-        sample = x[rng.choice(len(x), size=sample_size_for(km_cfg, len(x)), replace=False)]
+        rng = np.random.default_rng(cfg.kmeans.seed)
+        sample = x[np.sort(rng.choice(len(x), sample_size_for(km_cfg, len(x)), replace=False))]
         centroids = fit_spherical_kmeans(sample, km_cfg).centroids
-        cluster, dist = nearest_centroids(x, centroids)
-        times["fit+assign"] = time.perf_counter() - t
+        times["fit"] = time.perf_counter() - t
         t = time.perf_counter()
-        removed: list[np.ndarray] = []
-        for c in np.unique(cluster):
-            rows = np.flatnonzero(cluster == c)
-            perm = rows[order_within_cluster(dist[rows], ids[rows], "hard")]
-            best, _ = max_similarity_to_earlier(x[perm], cfg.block_size)
-            removed.append(ids[perm][removed_mask(best, cfg.eps)])
+        cluster, dist = nearest_centroids(x, centroids)
+        times["assign"] = time.perf_counter() - t
+        t = time.perf_counter()
+        max_sim, _ = dedup_sorted(x, ids, cluster, dist, cfg)
+        removed = ids[removed_mask(max_sim, cfg.eps)]
         times["dedup"] = time.perf_counter() - t
-    times["total"] = sum(times.values())
-    return np.concatenate(removed), times, memory.python
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    sizes = np.bincount(cluster)
+    return {
+        "removed": removed,
+        "seconds": times,
+        "total": sum(times.values()),
+        "peak_rss": peak,
+        "largest_cluster_rows": int(sizes.max()),
+        "pairs_total": int((sizes * (sizes - 1) // 2).sum()),
+    }
 
 
-def spark_run(data: Path, cfg: SemDedupConfig, dim: int, rows: int) -> tuple[np.ndarray, dict]:
+def spark_run(
+    data: str, cfg: SemDedupConfig, dim: int, rows: int, driver_memory: str, keep: bool = False
+) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
     from spark_prune.semdedup import semdedup, semdedup_removed
     from spark_prune.session import get_spark
 
-    spark = get_spark("bench_semdedup", master="local[2]", conf={"spark.driver.memory": "6g"})
-    df = spark.read.parquet(str(data))
+    conf = {"spark.driver.memory": driver_memory, "spark.ui.enabled": "false"}
+    spark = get_spark("bench_semdedup", master="local[2]", conf=conf)
+    df = spark.read.parquet(data)
     with PeakMemory() as memory:
         start = time.perf_counter()
         result, info = semdedup(df, cfg, "id", "image_emb", dim, rows)
-        removed = (
-            result.filter(semdedup_removed(F.col("semdedup_max_sim"), cfg.eps))
-            .select("id")
-            .toPandas()["id"]
-            .to_numpy()
-        )
+        removed = result.filter(semdedup_removed(F.col("semdedup_max_sim"), cfg.eps))
+        removed_ids = removed.select("id").toArrow().column("id").to_numpy()
         total = time.perf_counter() - start
-    return removed, {
-        "total": total,
-        "python_rss": memory.python,
-        "jvm_rss": memory.jvm,
-        "largest_cluster_rows": info["largest_cluster_rows"],
-        "k": info["kmeans"]["k"],
+    decisions = result.toArrow() if keep else None
+    result.unpersist()
+    spark.stop()
+    out = {"removed": removed_ids, "total": total, "info": info, "peak": memory.peak}
+    return {**out, "decisions": decisions} if keep else out
+
+
+def verify(data: str, dim: int, cfg: SemDedupConfig, decisions: pa.Table) -> dict[str, int]:
+    """Re-run the rule in numpy on Spark's own clusters and distances; count differences."""
+    ids, x = read_unit_rows(data, dim)
+    by_id = np.argsort(ids)
+    ids, x = ids[by_id], x[by_id]
+    dec = decisions.sort_by("id")
+    if not np.array_equal(dec.column("id").to_numpy(), ids):
+        raise AssertionError("Spark's decisions do not cover the input ids exactly once")
+    cluster = dec.column("semdedup_cluster_id").to_numpy()
+    dist = dec.column("semdedup_dist").to_numpy()
+    max_sim, partner = dedup_sorted(x, ids, cluster, dist, cfg)
+    spark_sim = dec.column("semdedup_max_sim").fill_null(-np.inf).to_numpy()
+    spark_partner = dec.column("semdedup_partner").fill_null(-1).to_numpy()
+    return {
+        "rows": len(ids),
+        "max_sim_differences": int((max_sim != spark_sim).sum()),
+        "partner_differences": int((partner != spark_partner).sum()),
     }
 
 
-def big_cluster(rows: int, dim: int, block: int) -> None:
-    rng = np.random.default_rng(3)
-    x = l2_normalize(rng.standard_normal((rows, dim)).astype(np.float32))
-    with PeakMemory() as memory:
-        start = time.perf_counter()
-        max_similarity_to_earlier(x, block)
-        seconds = time.perf_counter() - start
+# ---------------------------------------------------------------- reports
+
+
+def show_comparison(
+    args: argparse.Namespace, truth: Truth, sp: dict | None, npr: dict | None
+) -> None:
+    info = sp["info"] if sp else {}
     print(
-        f"one cluster of {rows:,} rows x {dim}: {seconds:.0f} s, "
-        f"{rows * (rows - 1) / 2 / seconds / 1e6:.1f} M pairs/s, peak RSS "
-        f"{memory.python / 2**20:,.0f} MiB (embeddings alone {x.nbytes / 2**20:,.0f} MiB)"
+        f"\n{args.rows:,} rows x {args.dim}-d, {truth.planted:,} planted copies, eps {args.eps}, "
+        f"rows_per_cluster {args.rows_per_cluster}, block {args.block_size}"
     )
+    if sp:
+        print(
+            f"spark: k = {info['kmeans']['k']}, largest cluster {info['largest_cluster_rows']:,} "
+            f"rows, {info['pairs_total']:.3g} pairs; estimate before the run: "
+            f"{info['estimate_before_run']}"
+        )
+    if npr:
+        print(
+            f"single process: largest cluster {npr['largest_cluster_rows']:,} rows, "
+            f"{npr['pairs_total']:.3g} pairs; stages (s) "
+            f"{ {k: round(v, 1) for k, v in npr['seconds'].items()} }"
+        )
+    print(f"{'':<16}{'seconds':>10}{'rows/s':>12}{'removed':>10}{'recall':>9}{'precision':>11}")
+    for name, run in (("spark", sp), ("single process", npr)):
+        if run:
+            recall, precision = quality(run["removed"], truth)
+            print(
+                f"{name:<16}{run['total']:>10.1f}{args.rows / run['total']:>12,.0f}"
+                f"{len(run['removed']):>10,}{recall:>9.4f}{precision:>11.4f}"
+            )
+    if sp and npr:
+        print(f"ratio spark / single process: {sp['total'] / npr['total']:.2f}")
+    if npr:
+        print(f"peak RSS single process: {npr['peak_rss'] / MiB:,.0f} MiB")
+    if sp:
+        peak = {k: f"{v / MiB:,.0f} MiB" for k, v in sp["peak"].items()}
+        print(f"peak RSS spark (polled): {peak}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def big_cluster(args: argparse.Namespace) -> dict[str, Any]:
+    """``--big-cluster`` rows (with planted copies) in one cluster: Spark stage or kernel."""
+    ids, x, truth = make_rows(args.big_cluster, args.dim, args.dup_fraction, 1, seed=3)
+    cfg = SemDedupConfig(
+        enabled=True, eps=args.eps, block_size=args.block_size, kmeans=KMeansConfig(k=1)
+    )
+    if args.big_cluster_mode == "numpy":
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(args.numpy_threads), PeakMemory() as memory:
+            start = time.perf_counter()
+            best, _ = max_similarity_to_earlier(x, args.block_size)
+            seconds = time.perf_counter() - start
+        removed, peak = ids[removed_mask(best, args.eps)], memory.peak
+    else:
+        data = Path(args.workdir) / "big"
+        shutil.rmtree(data, ignore_errors=True)
+        write_parquet(data, ids, x)
+        del x
+        run = spark_run(str(data), cfg, args.dim, args.big_cluster, args.driver_memory)
+        removed, seconds, peak = run["removed"], run["total"], run["peak"]
+    recall, precision = quality(removed, truth)
+    rows = args.big_cluster
+    out = {
+        "mode": args.big_cluster_mode,
+        "rows": rows,
+        "dim": args.dim,
+        "seconds": round(seconds, 1),
+        "pairs_per_second": rows * (rows - 1) / 2 / seconds,
+        "recall": recall,
+        "precision": precision,
+        "peak_rss_mib": {k: round(v / MiB) for k, v in peak.items()},
+        "embeddings_mib": round(rows * args.dim * 4 / MiB),
+    }
+    print(json.dumps(out, indent=1))
+    return out
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--eps", type=float, default=0.07)
     parser.add_argument("--dup-fraction", type=float, default=0.1)
-    parser.add_argument("--rows-per-cluster", type=int, default=2000)
-    parser.add_argument("--big-cluster", type=int, default=0)
-    parser.add_argument("--workdir", default="bench/out_semdedup")
-    args = parser.parse_args()
-    if args.big_cluster:
-        big_cluster(args.big_cluster, args.dim, 1024)
+    parser.add_argument("--centres", type=int, default=2000)
+    parser.add_argument("--rows-per-cluster", type=int, default=10_000)
+    parser.add_argument("--kmeans-iterations", type=int, default=20)
+    parser.add_argument("--block-size", type=int, default=1024)
+    parser.add_argument("--numpy-threads", type=int, default=1, help="BLAS threads, numpy run")
+    parser.add_argument("--driver-memory", default="6g")
+    parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument("--skip-numpy", action="store_true")
+    parser.add_argument(
+        "--verify", action="store_true", help="re-run numpy on Spark's clusters, compare"
+    )
+    parser.add_argument("--big-cluster", type=int, default=0, help="rows forced into 1 cluster")
+    parser.add_argument("--big-cluster-mode", choices=["spark", "numpy"], default="spark")
+    parser.add_argument("--workdir", default="bench/out/semdedup")
+    parser.add_argument("--json", help="write the figures here")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    print(
+        f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} CPUs, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB"
+    )
+    figures = big_cluster(args) if args.big_cluster else compare(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1, default=str))
+
+
+def compare(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(args.workdir)
     shutil.rmtree(work, ignore_errors=True)
-    copy_of = write_planted(work / "input", args.rows, args.dim, args.dup_fraction, seed=5)
+    start = time.perf_counter()
+    ids, x, truth = make_rows(args.rows, args.dim, args.dup_fraction, args.centres, seed=5)
+    write_parquet(work / "input", ids, x)
+    del ids, x
+    print(f"data written in {time.perf_counter() - start:.0f} s")
     cfg = SemDedupConfig(
         enabled=True,
         eps=args.eps,
+        block_size=args.block_size,
         rows_per_cluster=args.rows_per_cluster,
-        kmeans=KMeansConfig(k=0, iterations=20),
+        kmeans=KMeansConfig(k=0, iterations=args.kmeans_iterations),
     )
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        np_removed, np_times, np_rss = pool.apply(single_process, (work / "input", cfg, args.dim))
-    sp_removed, sp = spark_run(work / "input", cfg, args.dim, args.rows)
-    planted = int((copy_of >= 0).sum())
-    print(
-        f"\n{args.rows:,} rows x {args.dim}-d, {planted:,} planted copies, eps {args.eps}, "
-        f"k = {sp['k']} (largest cluster {sp['largest_cluster_rows']:,} rows), local[2]"
-    )
-    print(f"{'':<16}{'seconds':>10}{'rows/s':>12}{'removed':>10}{'recall':>9}{'precision':>11}")
-    for name, removed, seconds in (
-        ("spark", sp_removed, sp["total"]),
-        ("single process", np_removed, np_times["total"]),
-    ):
-        recall, precision = quality(removed, copy_of)
-        print(
-            f"{name:<16}{seconds:>10.1f}{args.rows / seconds:>12,.0f}{len(removed):>10,}"
-            f"{recall:>9.4f}{precision:>11.4f}"
-        )
-    print(f"ratio spark / single process: {sp['total'] / np_times['total']:.2f}")
-    print(f"single-process stages: { {k: round(v, 1) for k, v in np_times.items()} }")
-    print(
-        f"peak RSS: single process {np_rss / 2**20:,.0f} MiB; Spark driver python "
-        f"{sp['python_rss'] / 2**20:,.0f} MiB, JVM {sp['jvm_rss'] / 2**20:,.0f} MiB"
-    )
+    data = str(work / "input")
+    npr = sp = None
+    if not args.skip_numpy:
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            npr = pool.apply(single_process, (data, cfg, args.dim, args.numpy_threads))
+    if not args.skip_spark:
+        sp = spark_run(data, cfg, args.dim, args.rows, args.driver_memory, keep=args.verify)
+    show_comparison(args, truth, sp, npr)
+    if sp and args.verify:
+        sp["verify"] = verify(data, args.dim, cfg, sp.pop("decisions"))
+        print(f"numpy on Spark's clusters vs Spark: {sp['verify']}")
+    return summary(args, truth, sp, npr)
+
+
+def summary(args: argparse.Namespace, truth: Truth, sp: dict | None, npr: dict | None) -> dict:
+    out: dict[str, Any] = {"args": vars(args), "planted": truth.planted}
+    for name, run in (("spark", sp), ("single_process", npr)):
+        if run:
+            recall, precision = quality(run["removed"], truth)
+            out[name] = {
+                "seconds": run["total"],
+                "removed": len(run["removed"]),
+                "recall": recall,
+                "precision": precision,
+                **{k: v for k, v in run.items() if k not in ("removed", "total")},
+            }
+    return out
 
 
 if __name__ == "__main__":

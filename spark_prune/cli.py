@@ -1,4 +1,4 @@
-"""``spark-prune``: run, rethreshold, sql, report. Every command calls the library functions."""
+"""``spark-prune``: run, embed, rethreshold, sql, report; each calls the library functions."""
 
 from __future__ import annotations
 
@@ -35,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the configured pipeline and write the outputs")
     _common(run)
+
+    embed = sub.add_parser(
+        "embed",
+        help="only the embed stage: fill the embeddings table (embed.cache_path, default "
+        "<output>/embeddings) for input ids not yet there",
+    )
+    _common(embed)
 
     rethreshold = sub.add_parser(
         "rethreshold",
@@ -77,6 +84,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         cfg = load_config(args.config, args.overrides)
         return _run(cfg)
+    if args.command == "embed":
+        return _embed(load_config(args.config, args.overrides))
     if args.command == "rethreshold":
         return _rethreshold(args)
     if args.command == "sql":
@@ -100,6 +109,14 @@ def _run(cfg: PipelineConfig) -> int:
     spark = _session(cfg)
     result = run(spark, cfg)
     _print_summary(result.manifest)
+    return 0
+
+
+def _embed(cfg: PipelineConfig) -> int:
+    from spark_prune.pipeline import embed_only
+
+    info = embed_only(_session(cfg), cfg)
+    print(json.dumps(info, indent=2, sort_keys=True, default=str))
     return 0
 
 

@@ -26,6 +26,7 @@ from spark_prune.clip_filter import clip_decisions, clip_scores
 from spark_prune.config import PipelineConfig
 from spark_prune.io import OutputLocation, read_input
 from spark_prune.kmeans import fit_kmeans
+from spark_prune.progress import logged_progress
 from spark_prune.validate import (
     INVALID_DETAIL,
     check_columns,
@@ -50,6 +51,7 @@ class RunState:
     counts: dict[str, int] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     cached: list[DataFrame] = field(default_factory=list)
+    spark: SparkSession | None = None  # for progress lines while a stage runs
 
     def persist(self, df: DataFrame) -> DataFrame:
         """Cache a small intermediate result that several later steps read."""
@@ -65,7 +67,11 @@ class RunState:
     def stage(self, name: str) -> Iterator[None]:
         log.info("[%s] %s ...", self.run_id, name)
         start = time.perf_counter()
-        yield
+        if self.spark is None:
+            yield
+        else:
+            with logged_progress(self.spark, f"[{self.run_id}] {name}"):
+                yield
         seconds = time.perf_counter() - start
         self.timings[name] = round(seconds, 3)
         log.info("[%s] %s done in %.1fs", self.run_id, name, seconds)
@@ -95,6 +101,7 @@ def run(
         run_id=cfg.run_id
         or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8],
         started=_now(),
+        spark=spark,
     )
     out = OutputLocation(cfg.output)
     out.check_writable(spark)
@@ -134,14 +141,33 @@ def _embed(
 ) -> DataFrame:
     from spark_prune.embed import embed  # torch and open_clip only when embedding
 
-    embed_cfg = cfg.embed
-    if embed_cfg.cache_path is None:  # keep embeddings, so later reads never rerun the model
+    embedded, info = embed(spark, source, embed_with_cache(cfg).embed, cfg.input.id_column)
+    state.info["embed"] = info
+    return embedded
+
+
+def embed_with_cache(cfg: PipelineConfig) -> PipelineConfig:
+    """The config with embedding on and a cache table (default ``<output>/embeddings``), so
+    later runs and stages read the stored embeddings instead of rerunning the model."""
+    embed_cfg = replace(cfg.embed, enabled=True)
+    if embed_cfg.cache_path is None:
         embed_cfg = replace(
             embed_cfg, cache_path=OutputLocation(cfg.output).table_ref("embeddings")
         )
-    embedded, info = embed(spark, source, embed_cfg, cfg.input.id_column)
-    state.info["embed"] = info
-    return embedded
+    embed_cfg.validate("embed")
+    return replace(cfg, embed=embed_cfg)
+
+
+def embed_only(spark: SparkSession, cfg: PipelineConfig) -> dict[str, Any]:
+    """The embed stage alone (a separate job step): fill the embeddings cache table for the
+    input's new ids and return what it did."""
+    from spark_prune.embed import embed
+
+    cfg = embed_with_cache(cfg)
+    source, version = read_input(spark, cfg.input)
+    _, info = embed(spark, source, cfg.embed, cfg.input.id_column)
+    return {"input": cfg.input.path, "input_version": version,
+            "cache": cfg.embed.cache_path, **info}
 
 
 def _with_detail(source: DataFrame, cfg: PipelineConfig, dim: int) -> DataFrame:
@@ -189,6 +215,7 @@ def _semdedup_stage(
             rows, info = semdedup(
                 valid, cfg.semdedup, id_col, cfg.input.embedding_column, dim, n_valid
             )
+            state.cached.append(rows)  # semdedup() hands it over persisted
             state.info["semdedup"] = info
         rows = state.persist(
             rows.withColumn(

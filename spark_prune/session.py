@@ -23,6 +23,7 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.sql.adaptive.enabled": "true",
+    "spark.sql.debug.maxToStringFields": "200",  # no "truncated plan" warnings in the log
 }
 
 
@@ -47,7 +48,7 @@ def get_spark(
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
-    launched_by_submit = "spark.master" in _submit_conf()
+    launched_by_submit = _launched_by_spark_submit()
     if master is not None:
         builder = builder.master(master)
     elif not launched_by_submit:
@@ -60,7 +61,7 @@ def get_spark(
     )
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
-    if not _delta_jars_configured(conf or {}):
+    if not launched_by_submit and not _delta_jars_configured(conf or {}):
         from delta import configure_spark_with_delta_pip
 
         builder = configure_spark_with_delta_pip(builder)
@@ -69,13 +70,13 @@ def get_spark(
     return spark
 
 
-def _submit_conf() -> dict[str, str]:
-    """Configs that spark-submit passed to this driver (empty when run as plain Python)."""
-    submit_args = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
-    conf: dict[str, str] = {}
-    if os.environ.get("SPARK_ENV_LOADED") or "pyspark-shell" in submit_args:
-        conf["spark.master"] = "from-submit"
-    return conf
+def _launched_by_spark_submit() -> bool:
+    """True when spark-submit (or a platform launcher) started the JVM and then this Python.
+
+    The JVM hands its Py4J port to the Python driver it launches, so the variable is set
+    exactly then; a user's ``PYSPARK_SUBMIT_ARGS`` for a plain ``python`` run does not count.
+    """
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
 
 
 def _delta_jars_configured(conf: Mapping[str, str]) -> bool:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +17,9 @@ pytest.importorskip("open_clip")
 
 from pyspark.sql import DataFrame, SparkSession
 
+from spark_prune import cli
 from spark_prune.embed import embed
-from spark_prune.embed.batch import embed_rows
+from spark_prune.embed.batch import embed_rows, to_rgb_on_white
 from spark_prune.embed.models import LOAD_LOG_ENV, load_model, model_info
 from spark_prune.embed.offline import build_offline_checkpoint, minilm_dir
 from spark_prune.embed.stage import cache_key
@@ -31,8 +30,10 @@ from tests.embed_fixtures import (
     offline_checkpoint,
     photo_variants,
     photos,
+    png,
 )
 
+JOBS_EMBED = Path(__file__).resolve().parents[1] / "jobs" / "embed.py"
 SCHEMA = "id long, name string, image binary, caption string"
 
 
@@ -245,17 +246,7 @@ def test_offline_checkpoint_is_built_once(checkpoint: Path) -> None:
     assert info["embed_dim"] == 1280 and info["versions"]["open_clip"]
 
 
-@pytest.fixture()
-def embed_job() -> Iterator[Any]:
-    spec = importlib.util.spec_from_file_location(
-        "embed_job", Path(__file__).resolve().parents[1] / "jobs" / "embed.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-
-
-def test_embed_job_entry_point(spark: SparkSession, checkpoint: Path, embed_job: Any,
+def test_embed_command(spark: SparkSession, checkpoint: Path,
                                variants: list[tuple[str, str, bytes]], tmp_path: Path,
                                capsys: pytest.CaptureFixture[str]) -> None:
     source = str(tmp_path / "input")
@@ -264,12 +255,15 @@ def test_embed_job_entry_point(spark: SparkSession, checkpoint: Path, embed_job:
     argv = ["--set", f"input.path={source}", "--set", f"output.path={output}",
             "--set", "embed.model=effnetlite0-minilm", "--set", f"embed.checkpoint={checkpoint}",
             "--set", "embed.text_column=null"]
-    assert embed_job.main(argv) == 0
+    assert cli.main(["embed", *argv]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert (printed["embedded"], printed["input_version"]) == (2, 0)
     stored = spark.read.format("delta").load(str(output / "embeddings"))
     assert stored.filter("image_emb IS NOT NULL").count() == 2
-    assert embed_job.main(["--set", "input.path=", "--set", "output.path=x"]) == 2
+    assert cli.main(["embed", *argv]) == 0  # a rerun embeds nothing new
+    assert json.loads(capsys.readouterr().out)["embedded"] == 0
+    assert cli.main(["embed", "--set", "input.path=", "--set", "output.path=x"]) == 2
+    assert JOBS_EMBED.read_text().count('main(["embed"') == 1  # spark-submit entry point
 
 
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
@@ -288,3 +282,18 @@ def test_import_without_torch_is_lazy() -> None:
     code = ("import sys; sys.modules['torch'] = None; sys.modules['open_clip'] = None; "
             "import spark_prune.embed, spark_prune.embed.stage, spark_prune.embed.models")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_transparent_pixels_become_white(checkpoint: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    shape = Image.new("RGBA", (96, 96), (0, 0, 0, 0))  # transparent, black underneath
+    ImageDraw.Draw(shape).ellipse((20, 20, 76, 76), fill=(200, 30, 30, 255))
+    on_white = Image.new("RGB", (96, 96), (255, 255, 255))
+    ImageDraw.Draw(on_white).ellipse((20, 20, 76, 76), fill=(200, 30, 30))
+    assert to_rgb_on_white(shape).getpixel((2, 2)) == (255, 255, 255)
+    assert to_rgb_on_white(shape.convert("LA")).getpixel((2, 2)) == (255, 255, 255)
+    loaded = load_model(embed_config(checkpoint), "cpu")
+    result = embed_rows(loaded, [png(shape), png(on_white)], None, batch_size=2)
+    assert result.image is not None
+    assert float(result.image[0] @ result.image[1]) > 0.999  # type: ignore[operator]

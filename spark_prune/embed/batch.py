@@ -111,13 +111,26 @@ def _prepare_image(preprocess: Any, value: Any, kind: str) -> tuple[Any, str | N
     try:
         with Image.open(io.BytesIO(value)) as img:
             img.load()
-            rgb = img.convert("RGB")
+            rgb = to_rgb_on_white(img)
     except Exception as exc:
         return None, f"image: cannot decode ({type(exc).__name__})"
     try:
         return preprocess(rgb), None
     except Exception as exc:
         return None, f"image: cannot preprocess ({type(exc).__name__})"
+
+
+def to_rgb_on_white(img: Any) -> Any:
+    """RGB image; transparent pixels become white. A bare ``convert("RGB")`` turns them
+    black, so every transparent clip-art image would embed as "shape on black" and look
+    like a near duplicate of the others."""
+    from PIL import Image
+
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
 
 
 def read_image_bytes(location: str) -> bytes:

@@ -1,0 +1,41 @@
+"""Progress lines while Spark works."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+from pyspark.sql import SparkSession
+
+from spark_prune.progress import logged_progress, tasks_done
+
+
+def _slow(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    for batch in batches:
+        time.sleep(0.4)
+        yield batch
+
+
+def test_long_work_logs_tasks_done(spark: SparkSession, caplog: pytest.LogCaptureFixture) -> None:
+    df = spark.range(0, 12, numPartitions=12).mapInPandas(_slow, "id long")
+    with (
+        caplog.at_level(logging.INFO, logger="spark_prune.progress"),
+        logged_progress(spark, "slow stage", interval_s=0.3),
+    ):
+        assert df.count() == 12
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("slow stage:")]
+    assert lines, caplog.text
+    assert all(" of 12 tasks done" in line for line in lines), lines
+    assert tasks_done(spark.sparkContext.statusTracker()) is None  # nothing running now
+
+
+def test_no_lines_when_disabled(spark: SparkSession, caplog: pytest.LogCaptureFixture) -> None:
+    with (
+        caplog.at_level(logging.INFO, logger="spark_prune.progress"),
+        logged_progress(spark, "off", interval_s=0),
+    ):
+        spark.range(3).count()
+    assert "off:" not in caplog.text

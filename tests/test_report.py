@@ -1,0 +1,189 @@
+"""The HTML report: self-contained, every section present, stages that did not run handled."""
+
+from __future__ import annotations
+
+import io
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from spark_prune.manifest import CLUSTER_SCHEMA
+from spark_prune.report import (
+    THUMBS_PER_SIDE,
+    cluster_sections,
+    load_run,
+    make_thumbnail,
+    pick_thumbnail_rows,
+    similarity_histogram,
+    thumbnails_section,
+    write_report,
+)
+from tests.run_fixture import (
+    EPS,
+    RUN_ID,
+    SEMDEDUP_REMOVED,
+    SIZES,
+    FixtureRun,
+    png_bytes,
+    shared_run_fixture,  # noqa: F401  (provides the shared_run fixture)
+    write_run,
+)
+
+SECTIONS = (
+    "counts",
+    "sizes",
+    "complexity",
+    "kept-fraction",
+    "capped",
+    "semdedup",
+    "thumbnails",
+    "manifest",
+)
+
+
+class _Links(HTMLParser):
+    """Every src/href in a page, and the section ids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[tuple[str, str, str]] = []
+        self.sections: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in ("src", "href") and value is not None:
+                self.urls.append((tag, name, value))
+            if tag == "section" and name == "id" and value:
+                self.sections.append(value)
+
+
+def _parse(page: str) -> _Links:
+    parser = _Links()
+    parser.feed(page)
+    return parser
+
+
+@pytest.fixture(scope="module")
+def full_run(shared_run: FixtureRun) -> FixtureRun:
+    return shared_run
+
+
+@pytest.fixture(scope="module")
+def full_page(
+    spark: SparkSession, full_run: FixtureRun, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    out = tmp_path_factory.mktemp("report_out") / "nested" / "report.html"
+    returned = write_report(spark, full_run.path, str(out), max_clusters_shown=3)
+    assert returned == str(out)
+    assert out.is_file()
+    return out.read_text()
+
+
+def test_report_is_self_contained(full_page: str) -> None:
+    links = _parse(full_page)
+    assert links.urls, "the page should at least link its own sections"
+    for tag, attr, url in links.urls:
+        if attr == "src":
+            assert url.startswith("data:image/png;base64,"), (tag, url[:40])
+        else:
+            assert url.startswith("#"), (tag, url)
+    assert "script" not in links.tags and "link" not in links.tags
+    assert not re.search(r"https?://", full_page.split("<pre>")[0])
+
+
+def test_report_has_every_section(full_page: str, full_run: FixtureRun) -> None:
+    links = _parse(full_page)
+    assert links.sections == list(SECTIONS)
+    assert RUN_ID in full_page
+    assert f"1 − eps = {1 - EPS:.3f}" in full_page
+    for stage, value in full_run.counts.items():
+        if value:
+            assert f">{value:,}<" in full_page, stage
+
+
+def test_report_lists_capped_clusters(full_page: str, full_run: FixtureRun) -> None:
+    capped = full_page.split("id='capped'")[1].split("</section>")[0]
+    assert full_run.capped == [3] and full_run.at_lower_bound == [2]
+    assert "1 of 4 clusters hit their upper bound" in capped
+    assert "1 sit at their lower bound" in capped
+    assert "<td class='num'>3</td><td class='num'>8</td>" in capped  # cluster 3, size 8
+    assert "<td class='num'>0</td><td class='num'>40</td>" not in capped
+
+
+def test_report_thumbnails(full_page: str, full_run: FixtureRun) -> None:
+    gallery = full_page.split("id='thumbnails'")[1].split("</section>")[0]
+    assert gallery.count("<h3>cluster ") == 3
+    thumbs = re.findall(r"<img src='data:image/png;base64,[^']+' title='([^']+)'", gallery)
+    kept = [t for t in thumbs if t.startswith("id ") and not t.endswith("dbp")]
+    removed = [t for t in thumbs if t.endswith("dbp")]
+    shown = sorted(range(len(SIZES)), key=lambda c: -SIZES[c])[:3]
+    quotas = full_run.quotas
+    assert len(kept) == sum(min(quotas[c], THUMBS_PER_SIDE) for c in shown)
+    assert len(removed) == sum(min(SIZES[c] - quotas[c], THUMBS_PER_SIDE) for c in shown)
+    pairs = re.findall(r"title='removed: (\d+)'", gallery)
+    assert len(pairs) == min(SEMDEDUP_REMOVED, 8)
+    assert "?</span>" not in gallery  # every picked row found its image
+
+
+def test_report_without_semdedup_or_images(spark: SparkSession, tmp_path: Path) -> None:
+    run = write_run(spark, tmp_path / "plain", semdedup=False, images=False)
+    page = Path(write_report(spark, run.path, str(tmp_path / "r.html"))).read_text()
+    assert "SemDeDup did not run" in page
+    assert "1 − eps" not in page
+    assert "No thumbnails: the input has no column <code>image</code>" in page
+    assert _parse(page).sections == list(SECTIONS)
+    switched_off = thumbnails_section(spark, load_run(spark, run.path), None, 6)
+    assert "Thumbnails switched off" in switched_off.body
+
+
+def test_similarity_histogram_counts_every_row(spark: SparkSession, full_run: FixtureRun) -> None:
+    decisions = spark.read.format("delta").load(f"{full_run.path}/decisions")
+    cut = 1 - EPS
+    hist = similarity_histogram(decisions, bins=10, cut=cut)
+    expected = decisions.filter("semdedup_max_sim IS NOT NULL").count()
+    assert int(hist.bins["count"].sum()) == expected > 0
+    assert len(hist.bins) <= 11
+    assert hist.above == full_run.counts["semdedup"]
+    edges = set(hist.bins["lo"].round(9)) | set(hist.bins["hi"].round(9))
+    assert round(cut, 9) in edges  # the cut is a bin edge, no bin straddles it
+    top = decisions.agg({"semdedup_max_sim": "max"}).first()
+    assert top is not None
+    assert hist.bins["hi"].max() >= top[0] - 1e-12
+
+
+def test_pick_thumbnail_rows_caps_each_side(spark: SparkSession, full_run: FixtureRun) -> None:
+    decisions = spark.read.format("delta").load(f"{full_run.path}/decisions")
+    rows = pick_thumbnail_rows(decisions, "id", [1]).collect()
+    quota = full_run.quotas[1]
+    kept = sorted(r["rank_in_cluster"] for r in rows if r["kept"])
+    removed = sorted(r["rank_in_cluster"] for r in rows if not r["kept"])
+    assert kept == list(range(min(quota, THUMBS_PER_SIDE)))  # the farthest rows first
+    assert removed == list(range(quota, quota + THUMBS_PER_SIDE))
+
+
+def test_make_thumbnail_downscales_and_survives_garbage() -> None:
+    from PIL import Image
+
+    big = io.BytesIO()
+    Image.new("RGBA", (1000, 250), (255, 0, 0, 0)).save(big, format="PNG")
+    thumb = make_thumbnail(big.getvalue(), 64)
+    assert thumb is not None
+    with Image.open(io.BytesIO(thumb)) as image:
+        assert image.size == (64, 16)
+        assert image.getpixel((0, 0)) == (255, 255, 255)  # transparency flattened on white
+    assert make_thumbnail(b"not a png") is None
+    assert make_thumbnail(None) is None
+    assert make_thumbnail(png_bytes(3, size=10)) is not None
+
+
+def test_cluster_sections_when_dbp_did_not_run(spark: SparkSession, full_run: FixtureRun) -> None:
+    tables = load_run(spark, full_run.path)
+    tables.clusters = spark.createDataFrame([], CLUSTER_SCHEMA)
+    (section,) = cluster_sections(tables)
+    assert section.anchor == "clusters" and "DBP did not run" in section.body
+    assert "No DBP clusters to show" in thumbnails_section(spark, tables, "image", 6).body
