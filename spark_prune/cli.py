@@ -18,6 +18,12 @@ if TYPE_CHECKING:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML config file (see conf/)")
+    add_overrides(parser)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def add_overrides(parser: argparse.ArgumentParser) -> None:
+    """``--set key=value`` (repeatable), as every command that loads a config takes it."""
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -26,7 +32,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a config key, e.g. --set dbp.keep_fraction=0.3 (repeatable)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spark_prune.cli import add_overrides
 from spark_prune.config import PipelineConfig, load_config
 
 log = logging.getLogger("spark_prune.demo")
@@ -35,14 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workdir", default="data", help="where the lakehouse and run go")
     parser.add_argument("--max-images", type=int, default=2000, help="images in the sample")
     parser.add_argument("--config", default="conf/demo.yaml", help="the demo's pipeline config")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key (repeatable)",
-    )
+    add_overrides(parser)
     return parser.parse_args(argv)
 
 

@@ -16,6 +16,12 @@ from typing import Any
 import numpy as np
 
 MODEL_CACHE_ENV = "SPARK_PRUNE_MODEL_CACHE"
+DATA_CACHE_ENV = "SPARK_PRUNE_DATA_CACHE"
+
+
+def data_cache() -> Path:
+    """Where real datasets (the openclipart package) are unpacked once and reused."""
+    return Path(os.environ.get(DATA_CACHE_ENV) or Path.home() / ".cache" / "spark_prune")
 
 
 def offline_checkpoint() -> Path:

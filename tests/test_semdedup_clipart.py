@@ -6,7 +6,6 @@ must be removed by SemDeDup, through the same ``run`` users call (embed -> SemDe
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,21 +20,16 @@ from spark_prune.config import config_from_dict
 from spark_prune.demo_data import build_sample_lakehouse
 from spark_prune.embed.offline import OFFLINE_MODEL
 from spark_prune.pipeline import run
-from tests.embed_fixtures import offline_checkpoint
+from tests.embed_fixtures import data_cache, offline_checkpoint
 
 SAMPLE_IMAGES = 300
-DATA_CACHE_ENV = "SPARK_PRUNE_DATA_CACHE"
-
-
-def _data_cache() -> Path:
-    return Path(os.environ.get(DATA_CACHE_ENV) or Path.home() / ".cache" / "spark_prune")
 
 
 def test_every_byte_identical_clipart_copy_is_removed(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     source = str(tmp_path / "clipart")
-    sample = build_sample_lakehouse(spark, _data_cache(), source, max_images=SAMPLE_IMAGES)
+    sample = build_sample_lakehouse(spark, data_cache(), source, max_images=SAMPLE_IMAGES)
     assert sample["rows"] == SAMPLE_IMAGES and sample["redundant_rows"] >= 20
     cfg = config_from_dict(
         {
