@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from spark_prune import cli
 from spark_prune.embed import embed
-from spark_prune.embed.batch import embed_rows, to_rgb_on_white
+from spark_prune.embed.batch import _prepare_image, embed_rows, to_rgb_on_white
 from spark_prune.embed.models import LOAD_LOG_ENV, load_model, model_info
 from spark_prune.embed.offline import build_offline_checkpoint, minilm_dir
 from spark_prune.embed.stage import cache_key
@@ -297,3 +297,16 @@ def test_transparent_pixels_become_white(checkpoint: Path) -> None:
     result = embed_rows(loaded, [png(shape), png(on_white)], None, batch_size=2)
     assert result.image is not None
     assert float(result.image[0] @ result.image[1]) > 0.999  # type: ignore[operator]
+
+
+def test_image_over_the_pixel_limit_is_a_recorded_reason(recwarn: pytest.WarningsRecorder) -> None:
+    from PIL import Image
+
+    huge = Image.new("1", (20_000, 10_000))  # 2e8 pixels, a few KB as PNG
+    tensor, reason = _prepare_image(lambda image: image, png(huge), "bytes")
+    assert tensor is None
+    assert reason == "image: too large (over Pillow's decompression-bomb pixel limit)"
+    big = Image.new("1", (10_000, 9_000))  # 9e7: over the warning limit, under the error
+    tensor, reason = _prepare_image(lambda image: image.size, png(big), "bytes")
+    assert reason is None and tensor == (10_000, 9_000)
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]

@@ -9,6 +9,7 @@ share its batch: the output is the same whatever the partitioning.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,9 +110,15 @@ def _prepare_image(preprocess: Any, value: Any, kind: str) -> tuple[Any, str | N
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(value)) as img:
-            img.load()
-            rgb = to_rgb_on_white(img)
+        with warnings.catch_warnings():
+            # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that: a huge image
+            # decodes (slowly) or becomes this row's error, never log noise per row.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(value)) as img:
+                img.load()
+                rgb = to_rgb_on_white(img)
+    except Image.DecompressionBombError:
+        return None, "image: too large (over Pillow's decompression-bomb pixel limit)"
     except Exception as exc:
         return None, f"image: cannot decode ({type(exc).__name__})"
     try:
