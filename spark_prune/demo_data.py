@@ -25,6 +25,8 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
+from spark_prune.io import absolute_local_path
+
 log = logging.getLogger(__name__)
 
 PACKAGE = "openclipart-png"
@@ -186,6 +188,7 @@ def build_sample_lakehouse(
     sample is left alone, so reruns read the same Delta version. ``source_dir`` replaces the
     package's PNG directory (any folder of ``<category>/.../*.png``).
     """
+    out_path = absolute_local_path(out_path)
     root = Path(source_dir) if source_dir is not None else ensure_openclipart(cache_dir)
     sample = select_sample(list_clipart(root), max_images, seed)
     fingerprint = _fingerprint(sample)

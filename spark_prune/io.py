@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_prune.config import InputConfig, OutputConfig
+from spark_prune.config import InputConfig, OutputConfig, PipelineConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,34 @@ def read_input(spark: SparkSession, cfg: InputConfig) -> tuple[DataFrame, int | 
     if is_table:
         return spark.sql(f"SELECT * FROM {cfg.path} VERSION AS OF {version}"), version
     return spark.read.format("delta").option("versionAsOf", version).load(cfg.path), version
+
+
+def absolute_local_path(path: str) -> str:
+    """A relative path without a scheme, made absolute against the current directory.
+
+    Delta resolves ``delta.`path``` (history, versions) only for absolute paths, so a relative
+    ``output.path`` would otherwise write fine and then fail; URIs and table names pass through.
+    """
+    if path and not urlparse(path).scheme and not os.path.isabs(path):
+        return os.path.abspath(path)
+    return path
+
+
+def with_absolute_paths(cfg: PipelineConfig) -> PipelineConfig:
+    """``cfg`` with every relative local path (input, output, manifest, embeddings cache)
+    made absolute; catalog table names are left alone."""
+    input_cfg = cfg.input
+    if input_cfg.format != "table":
+        input_cfg = replace(input_cfg, path=absolute_local_path(input_cfg.path))
+    output = replace(
+        cfg.output,
+        path=absolute_local_path(cfg.output.path),
+        manifest_path=cfg.output.manifest_path and absolute_local_path(cfg.output.manifest_path),
+    )
+    embed = cfg.embed
+    if embed.cache_path and "/" in embed.cache_path:  # no "/": a catalog table name
+        embed = replace(embed, cache_path=absolute_local_path(embed.cache_path))
+    return replace(cfg, input=input_cfg, output=output, embed=embed)
 
 
 def is_local_path(path: str) -> bool:

@@ -24,7 +24,7 @@ from spark_prune import dbp, manifest
 from spark_prune.assign import assign_clusters
 from spark_prune.clip_filter import clip_decisions, clip_scores
 from spark_prune.config import PipelineConfig
-from spark_prune.io import OutputLocation, read_input
+from spark_prune.io import OutputLocation, read_input, with_absolute_paths
 from spark_prune.kmeans import fit_kmeans
 from spark_prune.progress import logged_progress
 from spark_prune.validate import (
@@ -97,6 +97,7 @@ def run(
     version; SemDeDup then re-applies ``semdedup.eps`` to them instead of recomputing
     similarities (``spark-prune rethreshold``).
     """
+    cfg = with_absolute_paths(cfg)
     state = RunState(
         run_id=cfg.run_id
         or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8],
@@ -163,7 +164,7 @@ def embed_only(spark: SparkSession, cfg: PipelineConfig) -> dict[str, Any]:
     input's new ids and return what it did."""
     from spark_prune.embed import embed
 
-    cfg = embed_with_cache(cfg)
+    cfg = embed_with_cache(with_absolute_paths(cfg))
     source, version = read_input(spark, cfg.input)
     _, info = embed(spark, source, cfg.embed, cfg.input.id_column)
     return {"input": cfg.input.path, "input_version": version,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -298,3 +299,15 @@ def test_catalog_schema_output(spark: SparkSession, input_path: str, tmp_path: P
     assert doc["outputs"]["clusters"]["location"] == "prune_catalog_test.clusters"
     with pytest.raises(OutputExistsError, match="prune_catalog_test"):
         run(spark, cfg)
+
+
+def test_relative_paths_resolve_against_the_current_directory(
+    spark: SparkSession, input_path: str, baseline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(input_path, tmp_path / "lake" / "in")
+    result = run(spark, make_config("lake/in", "runs/r1"))
+    doc = json.loads((tmp_path / "runs" / "r1" / "manifest.json").read_text())
+    assert doc["config"]["input"]["path"] == str(tmp_path / "lake" / "in")
+    assert doc["outputs"]["decisions"]["delta_version"] == 0
+    assert result.counts == baseline.counts
