@@ -70,14 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def configure_logging(verbose: bool = False) -> None:
+    """Our stage and progress lines on stderr; other libraries' only from WARNING up."""
     logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.getLogger("spark_prune").setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("transformers").setLevel(logging.ERROR)  # load reports of the text tower
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(verbose=getattr(args, "verbose", False))
     try:
         return _dispatch(args)
     except ConfigError as exc:

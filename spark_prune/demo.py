@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spark_prune.cli import add_overrides
+from spark_prune.cli import add_overrides, configure_logging
 from spark_prune.config import PipelineConfig, load_config
 
 log = logging.getLogger("spark_prune.demo")
@@ -53,12 +53,7 @@ def demo_config(args: argparse.Namespace, lakehouse: Path, checkpoint: Path) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    configure_logging()
     args = parse_args(argv)
     from spark_prune.demo_data import build_sample_lakehouse
     from spark_prune.embed import build_offline_checkpoint

@@ -108,10 +108,32 @@ def _assemble_model() -> Any:
     import open_clip
 
     register_offline_config()
-    model = open_clip.create_model(OFFLINE_MODEL, pretrained=None, pretrained_text=True)
+    # open_clip warns "initialized partially" (only the text tower has weights so far); the
+    # image tower is filled in right below, so the warning would only mislead.
+    # transformers reports the MiniLM pooler weights the text tower does not use: expected.
+    from transformers.utils import logging as hf_logging
+
+    quiet = _DropMessage("initialized partially")
+    logging.getLogger().addFilter(quiet)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model = open_clip.create_model(OFFLINE_MODEL, pretrained=None, pretrained_text=True)
+    finally:
+        logging.getLogger().removeFilter(quiet)
+        hf_logging.set_verbosity(verbosity)
     _load_efficientnet(model.visual.trunk)
     _orthonormal_projection(model.text.proj)
     return model.eval()
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, fragment: str) -> None:
+        super().__init__()
+        self.fragment = fragment
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.fragment not in record.getMessage()
 
 
 def _load_efficientnet(trunk: Any) -> None:
