@@ -15,7 +15,6 @@ import argparse
 import json
 import multiprocessing
 import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+from peak_memory import PeakMemory  # bench/ is on sys.path when a script here runs
 
 from spark_prune import dbp as dbp_stage
 from spark_prune.assign import nearest_centroids
@@ -39,36 +39,6 @@ from spark_prune.quotas import (
 )
 from spark_prune.synthetic import write_parquet_embeddings
 from spark_prune.vectors import arrow_list_to_matrix
-
-
-class PeakMemory:
-    """Polls RSS of this process and of the JVM child (the Spark driver) every 0.2 s."""
-
-    def __init__(self) -> None:
-        self.python = 0
-        self.jvm = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _poll(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            try:
-                self.python = max(self.python, me.memory_info().rss)
-                for child in me.children(recursive=True):
-                    if "java" in child.name():
-                        self.jvm = max(self.jvm, child.memory_info().rss)
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
 
 
 def single_process(data: Path, out: Path, cfg: DBPConfig, dim: int) -> dict[str, float]:
@@ -137,7 +107,7 @@ def timed_single_process(
         start = time.perf_counter()
         times = single_process(data, out, cfg, dim)
         times["total"] = time.perf_counter() - start
-    return times, memory.python
+    return times, memory.peak["driver_python"]
 
 
 def spark_run(data: Path, out: Path, k: int, iterations: int, rows: int) -> tuple[dict, PeakMemory]:
@@ -237,15 +207,11 @@ def main() -> None:
         )
     mib = 1024 * 1024
     print(f"\npeak RSS, single process: {numpy_peak / mib:,.0f} MiB")
-    print(
-        f"peak RSS, Spark driver at {args.rows:,} rows: python {spark_memory.python / mib:,.0f} "
-        f"MiB, JVM {spark_memory.jvm / mib:,.0f} MiB"
-    )
-    if small_memory is not None:
-        print(
-            f"peak RSS, Spark driver at {args.small_rows:,} rows: python "
-            f"{small_memory.python / mib:,.0f} MiB, JVM {small_memory.jvm / mib:,.0f} MiB"
-        )
+    for rows, memory in ((args.rows, spark_memory), (args.small_rows, small_memory)):
+        if memory is not None:
+            python, jvm = memory.peak["driver_python"] / mib, memory.peak["jvm"] / mib
+            print(f"peak RSS, Spark driver at {rows:,} rows: python {python:,.0f} MiB, "
+                  f"JVM {jvm:,.0f} MiB")
     print(json.dumps({"spark": spark_times, "single": numpy_times}))
 
 

@@ -24,7 +24,6 @@ import multiprocessing
 import platform
 import resource
 import shutil
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
+from peak_memory import PeakMemory  # bench/ is on sys.path when a script here runs
 
 from spark_prune.assign import nearest_centroids
 from spark_prune.config import KMeansConfig, SemDedupConfig
@@ -108,43 +108,6 @@ def quality(removed_ids: np.ndarray, truth: Truth) -> tuple[float, float]:
     recall = true_pos / max(truth.planted, 1)
     precision = true_pos / len(removed_ids) if len(removed_ids) else 1.0
     return recall, precision
-
-
-# ---------------------------------------------------------------- memory
-
-
-class PeakMemory:
-    """Polls every 0.2 s: this process, the JVM child and the sum of the JVM's Python workers."""
-
-    def __init__(self) -> None:
-        self.peak = {"driver_python": 0, "jvm": 0, "python_workers": 0}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self, me: psutil.Process) -> dict[str, int]:
-        now = {"driver_python": me.memory_info().rss, "jvm": 0, "python_workers": 0}
-        for child in me.children(recursive=True):
-            try:
-                name = "jvm" if "java" in child.name() else "python_workers"
-                now[name] += child.memory_info().rss
-            except psutil.Error:
-                continue
-        return now
-
-    def _poll(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            for key, value in self._sample(me).items():
-                self.peak[key] = max(self.peak[key], value)
-            time.sleep(0.2)
 
 
 # ---------------------------------------------------------------- the two implementations
