@@ -25,7 +25,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from spark_prune.io import absolute_local_path
+from spark_prune.io import absolute_local_path, delta_version
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,8 @@ def build_sample_lakehouse(
     fingerprint = _fingerprint(sample)
     counts: dict[str, Any] = {**sample_counts(sample), "source": str(root), "path": out_path}
     if _existing_fingerprint(spark, out_path) == fingerprint:
-        return {**counts, "written": False, "delta_version": _latest_version(spark, out_path)}
+        version = delta_version(spark, out_path, False)
+        return {**counts, "written": False, "delta_version": version}
     frame = _sample_frame(root, sample)
     partitions = max(1, len(sample) // ROWS_PER_PARTITION)
     (
@@ -206,7 +207,7 @@ def build_sample_lakehouse(
         .option("userMetadata", f"spark_prune demo sample {fingerprint}")
         .save(out_path)
     )
-    return {**counts, "written": True, "delta_version": _latest_version(spark, out_path)}
+    return {**counts, "written": True, "delta_version": delta_version(spark, out_path, False)}
 
 
 def _sample_frame(root: Path, sample: list[ClipArt]) -> pd.DataFrame:
@@ -239,8 +240,3 @@ def _existing_fingerprint(spark: SparkSession, path: str) -> str | None:
     row = _history(spark, path)
     meta = (row["userMetadata"] or "") if row is not None else ""
     return meta.rsplit(" ", 1)[-1] if meta.startswith("spark_prune demo sample ") else None
-
-
-def _latest_version(spark: SparkSession, path: str) -> int | None:
-    row = _history(spark, path)
-    return None if row is None else int(row["version"])

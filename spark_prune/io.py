@@ -51,6 +51,11 @@ def read_input(spark: SparkSession, cfg: InputConfig) -> tuple[DataFrame, int | 
     return spark.read.format("delta").option("versionAsOf", version).load(cfg.path), version
 
 
+def is_table_name(ref: str) -> bool:
+    """A catalog table name (``schema.table``), not a path or URI: neither "/" nor ":"."""
+    return "/" not in ref and ":" not in ref
+
+
 def absolute_local_path(path: str) -> str:
     """A relative path without a scheme, made absolute against the current directory.
 
@@ -74,7 +79,7 @@ def with_absolute_paths(cfg: PipelineConfig) -> PipelineConfig:
         manifest_path=cfg.output.manifest_path and absolute_local_path(cfg.output.manifest_path),
     )
     embed = cfg.embed
-    if embed.cache_path and "/" in embed.cache_path:  # no "/": a catalog table name
+    if embed.cache_path and not is_table_name(embed.cache_path):
         embed = replace(embed, cache_path=absolute_local_path(embed.cache_path))
     return replace(cfg, input=input_cfg, output=output, embed=embed)
 

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune import manifest as manifest_io
-from spark_prune.io import write_text
+from spark_prune.io import is_table_name, write_text
 
 log = logging.getLogger(__name__)
 
@@ -131,17 +131,13 @@ def _output_table(spark: SparkSession, doc: dict[str, Any], root: str, name: str
     """A run table where the manifest says it is (path or catalog name), at its version."""
     output = (doc.get("outputs") or {}).get(name) or {}
     location, version = output.get("location"), output.get("delta_version")
-    if location and not _looks_like_path(location):
+    if location and is_table_name(location):
         suffix = f" VERSION AS OF {int(version)}" if version is not None else ""
         return spark.sql(f"SELECT * FROM {location}{suffix}")
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", int(version))
     return reader.load(location or f"{root}/{name}")
-
-
-def _looks_like_path(location: str) -> bool:
-    return "/" in location or ":" in location
 
 
 def input_table(spark: SparkSession, doc: dict[str, Any]) -> DataFrame | None:

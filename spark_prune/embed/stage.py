@@ -37,6 +37,7 @@ from pyspark.sql import types as T
 from spark_prune.config import EmbedConfig
 from spark_prune.embed.batch import READ_ERROR, embed_rows
 from spark_prune.embed.models import LOAD_LOG_ENV, file_sha256, load_model, model_info
+from spark_prune.io import is_table_name
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +282,7 @@ class DeltaRef:
 
     def __init__(self, ref: str) -> None:
         self.ref = ref
-        self.is_table = "/" not in ref and ":" not in ref
+        self.is_table = is_table_name(ref)
 
     @property
     def sql(self) -> str:
