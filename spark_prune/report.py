@@ -28,7 +28,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune import manifest as manifest_io
-from spark_prune.io import is_table_name, write_text
+from spark_prune.config import InputConfig
+from spark_prune.io import is_table_name, read_input, write_text
 
 log = logging.getLogger(__name__)
 
@@ -143,19 +144,14 @@ def _output_table(spark: SparkSession, doc: dict[str, Any], root: str, name: str
 def input_table(spark: SparkSession, doc: dict[str, Any]) -> DataFrame | None:
     """The run's input at the Delta version it read, or None when it cannot be read."""
     info = doc.get("input") or {}
-    path, fmt, version = info.get("path"), info.get("format", "delta"), info.get("delta_version")
+    path = info.get("path")
     if not path:
         return None
+    where = InputConfig(
+        path=path, format=info.get("format", "delta"), version=info.get("delta_version")
+    )
     try:
-        if fmt == "parquet":
-            return spark.read.parquet(path)
-        if fmt == "table":
-            suffix = f" VERSION AS OF {int(version)}" if version is not None else ""
-            return spark.sql(f"SELECT * FROM {path}{suffix}")
-        reader = spark.read.format("delta")
-        if version is not None:
-            reader = reader.option("versionAsOf", int(version))
-        return reader.load(path)
+        return read_input(spark, where)[0]
     except Exception as exc:  # moved, vacuumed or no access: the report goes on without it
         log.warning("input %s not readable for thumbnails: %s", path, str(exc).splitlines()[0])
         return None
