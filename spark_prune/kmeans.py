@@ -93,9 +93,23 @@ def fit_kmeans(
     df: DataFrame, id_col: str, emb_col: str, dim: int, n_rows: int, cfg: KMeansConfig
 ) -> KMeansResult:
     """Sample valid rows of ``df`` (embeddings already validated) and fit centroids."""
+    return fit_kmeans_on_sample(df, id_col, emb_col, dim, n_rows, cfg)[0]
+
+
+def fit_kmeans_on_sample(
+    df: DataFrame,
+    id_col: str,
+    emb_col: str,
+    dim: int,
+    n_rows: int,
+    cfg: KMeansConfig,
+    label: str = "k-means",
+) -> tuple[KMeansResult, np.ndarray]:
+    """:func:`fit_kmeans`, also returning the sample it fitted on (``label`` names the fit in
+    the log and errors)."""
     size = sample_size_for(cfg, n_rows)
     sample = sample_embeddings(df, id_col, emb_col, dim, size, cfg.seed, n_rows)
     if sample.shape[0] == 0:
-        raise ValueError("k-means: no valid embeddings to fit on")
-    log.info("k-means: fitting k=%d on %d sampled rows (dim %d)", cfg.k, sample.shape[0], dim)
-    return fit_spherical_kmeans(sample, cfg)
+        raise ValueError(f"{label}: no valid embeddings to fit on")
+    log.info("%s: fitting k=%d on %d sampled rows (dim %d)", label, cfg.k, sample.shape[0], dim)
+    return fit_spherical_kmeans(sample, cfg), sample

@@ -41,13 +41,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune.assign import nearest_centroids
-from spark_prune.config import KMeansConfig, SemDedupConfig
-from spark_prune.kmeans import (
-    KMeansResult,
-    fit_spherical_kmeans,
-    sample_embeddings,
-    sample_size_for,
-)
+from spark_prune.config import SemDedupConfig
+from spark_prune.kmeans import fit_kmeans_on_sample
 from spark_prune.vectors import arrow_list_to_matrix, hash_key, l2_normalize
 
 log = logging.getLogger(__name__)
@@ -465,18 +460,6 @@ def _null_where(id_column: pa.Array, partner: np.ndarray, none: np.ndarray) -> p
     return id_column.take(indices)
 
 
-def _fit(
-    df: DataFrame, id_col: str, emb_col: str, dim: int, n_rows: int, km_cfg: KMeansConfig
-) -> tuple[KMeansResult, np.ndarray]:
-    """``kmeans.fit_kmeans`` (same sample, same fit), also returning the sample."""
-    size = sample_size_for(km_cfg, n_rows)
-    sample = sample_embeddings(df, id_col, emb_col, dim, size, km_cfg.seed, n_rows)
-    if sample.shape[0] == 0:
-        raise ValueError("semdedup k-means: no valid embeddings to fit on")
-    log.info("semdedup k-means: k=%d on %d sampled rows (dim %d)", km_cfg.k, len(sample), dim)
-    return fit_spherical_kmeans(sample, km_cfg), sample
-
-
 def _exact_stats(result: DataFrame, eps: float) -> dict[str, Any]:
     """Counts from the (persisted, small) result: one aggregation, k rows to the driver."""
     per_cluster = (
@@ -524,7 +507,9 @@ def semdedup(
         return empty, {"k": 0, "eps": cfg.eps, "rows": 0, "removed": 0, "kmeans": None}
     km_cfg = replace(cfg.kmeans, k=default_k(cfg, n_rows))
     start = time.perf_counter()
-    km, sample = _fit(df, id_col, emb_col, dim, n_rows, km_cfg)
+    km, sample = fit_kmeans_on_sample(
+        df, id_col, emb_col, dim, n_rows, km_cfg, label="semdedup k-means"
+    )
     fit_seconds = time.perf_counter() - start
     rate = measure_pair_rate(dim, cfg.block_size)
     estimate = warn_about_largest_cluster(estimated_sizes(sample, km.centroids, n_rows), rate)
