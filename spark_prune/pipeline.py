@@ -210,7 +210,7 @@ def _semdedup_stage(
     with state.stage("semdedup"):
         n_valid = valid.count()
         if stored is not None:
-            rows = valid.select(id_col).join(stored, id_col, "left")
+            rows = state.persist(valid.select(id_col).join(stored, id_col, "left"))
             state.info["semdedup"] = {"reused_from_previous_run": True, "eps": cfg.semdedup.eps}
         else:
             rows, info = semdedup(
@@ -218,10 +218,9 @@ def _semdedup_stage(
             )
             state.cached.append(rows)  # semdedup() hands it over persisted
             state.info["semdedup"] = info
-        rows = state.persist(
-            rows.withColumn(
-                "semdedup_removed", semdedup_removed(F.col("semdedup_max_sim"), cfg.semdedup.eps)
-            )
+        # a cheap column over the cached rows: no second cached copy
+        rows = rows.withColumn(
+            "semdedup_removed", semdedup_removed(F.col("semdedup_max_sim"), cfg.semdedup.eps)
         )
         removed = rows.filter("semdedup_removed").select(id_col)
         state.counts["semdedup"] = removed.count()
