@@ -24,8 +24,10 @@ class ConfigError(ValueError):
 
 InputFormat = Literal["delta", "parquet", "table"]
 WriteMode = Literal["error", "overwrite"]
-Strategy = Literal["dbp", "uniform", "ssp", "random"]
+Strategy = Literal["dbp", "uniform", "ssp", "random", "hierarchical"]
 Order = Literal["hard", "easy", "random"]
+EvalStrategy = Literal["dbp", "uniform", "ssp", "random", "dbp_random", "hierarchical"]
+SortDirection = Literal["desc", "asc"]
 
 
 def _check(condition: bool, key: str, message: str) -> None:
@@ -102,6 +104,26 @@ class KMeansConfig:
 
 
 @dataclass(frozen=True)
+class HierarchyConfig:
+    """``dbp.strategy: hierarchical`` (Vo et al. 2024): k-means over the centroids, level by level.
+
+    Level 1 is DBP's own clustering (``dbp.kmeans.k``); ``k`` lists the number of clusters of
+    each further level, each fitted on the centroids of the level below (so levels = 1 + len(k)).
+    """
+
+    k: Sequence[int] = (10,)
+    iterations: int = 50
+
+    def validate(self, key: str) -> None:
+        _check(len(self.k) >= 1, f"{key}.k", "list at least one level above dbp.kmeans.k")
+        for i, k in enumerate(self.k):
+            _check(k >= 1, f"{key}.k[{i}]", f"must be >= 1, got {k}")
+            if i:
+                _check(k <= self.k[i - 1], f"{key}.k[{i}]", "levels must not grow upwards")
+        _check(self.iterations >= 1, f"{key}.iterations", "must be >= 1")
+
+
+@dataclass(frozen=True)
 class DBPConfig:
     """Density-based pruning: per-cluster quotas from complexity (Abbas et al. 2024)."""
 
@@ -115,6 +137,7 @@ class DBPConfig:
     within_cluster: Order = "hard"
     seed: int = 1234
     kmeans: KMeansConfig = field(default_factory=KMeansConfig)
+    hierarchy: HierarchyConfig = field(default_factory=HierarchyConfig)
 
     def validate(self, key: str) -> None:
         _check(self.tau > 0, f"{key}.tau", f"must be > 0, got {self.tau}")
@@ -134,6 +157,19 @@ class DBPConfig:
             _check(self.keep_count >= 0, f"{key}.keep_count", "must be >= 0")
         _check(0 <= self.balance_ratio <= 1, f"{key}.balance_ratio", "must be in [0, 1]")
         self.kmeans.validate(f"{key}.kmeans")
+        self.hierarchy.validate(f"{key}.hierarchy")
+
+
+@dataclass(frozen=True)
+class KeepByConfig:
+    """``semdedup.keep_by``: order rows inside a cluster by a column (then id), so the
+    survivor of a duplicate group is e.g. the highest-resolution image."""
+
+    column: str = ""
+    order: SortDirection = "desc"
+
+    def validate(self, key: str) -> None:
+        _check(bool(self.column), f"{key}.column", "is required (a numeric input column)")
 
 
 @dataclass(frozen=True)
@@ -146,10 +182,19 @@ class SemDedupConfig:
     seed: int = 1234
     block_size: int = 1024
     rows_per_cluster: int = 10_000
+    keep_by: KeepByConfig | None = None
+    border_margin: float = 0.0
     kmeans: KMeansConfig = field(default_factory=lambda: KMeansConfig(k=0, iterations=20))
 
     def validate(self, key: str) -> None:
         _check(0 <= self.eps < 2, f"{key}.eps", f"must be in [0, 2), got {self.eps}")
+        if self.keep_by is not None:
+            self.keep_by.validate(f"{key}.keep_by")
+        _check(
+            0 <= self.border_margin <= 2,
+            f"{key}.border_margin",
+            f"must be in [0, 2], got {self.border_margin}",
+        )
         _check(self.block_size >= 1, f"{key}.block_size", "must be >= 1")
         _check(self.rows_per_cluster >= 1, f"{key}.rows_per_cluster", "must be >= 1")
         _check(self.kmeans.k >= 0, f"{key}.kmeans.k", "must be >= 0 (0 = rows / rows_per_cluster)")
@@ -217,6 +262,49 @@ class EmbedConfig:
 
 
 @dataclass(frozen=True)
+class EvaluateConfig:
+    """``spark-prune evaluate``: every strategy at every budget, scored by a linear probe."""
+
+    label_column: str = ""
+    budgets: Sequence[float] = (0.1, 0.2, 0.3, 0.5)
+    strategies: Sequence[EvalStrategy] = (
+        "dbp",
+        "uniform",
+        "ssp",
+        "random",
+        "dbp_random",
+        "hierarchical",
+    )
+    test_fraction: float = 0.2
+    seed: int = 1234
+    max_iter: int = 100
+    reg_param: float = 0.0
+    partitions: int = 8
+
+    def validate(self, key: str) -> None:
+        for i, budget in enumerate(self.budgets):
+            _check(0 < budget <= 1, f"{key}.budgets[{i}]", f"must be in (0, 1], got {budget}")
+        _check(len(self.budgets) >= 1, f"{key}.budgets", "list at least one keep fraction")
+        _check(len(self.strategies) >= 1, f"{key}.strategies", "list at least one strategy")
+        _check(
+            len(set(self.strategies)) == len(self.strategies),
+            f"{key}.strategies",
+            "lists a strategy twice",
+        )
+        _check(
+            0 < self.test_fraction < 1,
+            f"{key}.test_fraction",
+            f"must be in (0, 1), got {self.test_fraction}",
+        )
+        _check(self.max_iter >= 1, f"{key}.max_iter", "must be >= 1")
+        _check(self.reg_param >= 0, f"{key}.reg_param", "must be >= 0")
+        _check(self.partitions >= 1, f"{key}.partitions", "must be >= 1")
+
+    def require_label(self, key: str) -> None:
+        _check(bool(self.label_column), f"{key}.label_column", "is required by evaluate")
+
+
+@dataclass(frozen=True)
 class SparkConfig:
     """Used only when no SparkSession is active (local runs)."""
 
@@ -239,6 +327,7 @@ class PipelineConfig:
     semdedup: SemDedupConfig = field(default_factory=SemDedupConfig)
     clip_filter: ClipFilterConfig = field(default_factory=ClipFilterConfig)
     dbp: DBPConfig = field(default_factory=DBPConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
     run_id: str | None = None
 

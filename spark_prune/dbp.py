@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,11 @@ from spark_prune.core.quotas import (
     project_to_quotas,
     round_quotas,
 )
+from spark_prune.hierarchical import plan_hierarchical
 from spark_prune.order_columns import order_key
+
+# Strategies whose quotas are set per cluster before selection (the others are global rules).
+PER_CLUSTER = ("dbp", "uniform", "hierarchical")
 
 # Exact, order-independent sum of distances: decimal addition is associative, doubles are not,
 # so d_intra (and every quota) is the same whatever the partitioning.
@@ -62,6 +67,7 @@ def cluster_stats(assigned: DataFrame) -> pd.DataFrame:
 class QuotaPlan:
     clusters: pd.DataFrame  # cluster_id, size, d_intra, d_inter, complexity, p, quota, bounds
     target: int
+    hierarchy: dict[str, Any] | None = None  # strategy hierarchical: the levels fitted
 
 
 def plan_quotas(
@@ -71,6 +77,8 @@ def plan_quotas(
 
     Empty clusters are absent from ``stats`` and so drop out of d_inter too (method.md §2).
     For ``ssp`` and ``random`` the quotas are filled in after selection (global rules).
+    ``hierarchical``: equal shares down a k-means hierarchy over the centroids
+    (``spark_prune.hierarchical``); ``p`` is then the quota's share of the target.
     """
     frame = stats.sort_values("cluster_id").reset_index(drop=True).copy()
     sizes = frame["size"].to_numpy(np.int64)
@@ -80,7 +88,15 @@ def plan_quotas(
     scores = frame["complexity"].to_numpy() if cfg.strategy == "dbp" else np.zeros(len(frame))
     frame["p"] = cluster_probabilities(scores, cfg.tau)
     lower = lower_bounds(sizes, target, cfg.balance_ratio)
-    if cfg.strategy in ("dbp", "uniform"):
+    hierarchy = None
+    if cfg.strategy == "hierarchical":
+        check_feasible(target, np.zeros_like(sizes), sizes)
+        quota, fitted = plan_hierarchical(used, sizes, cfg.hierarchy, cfg.kmeans.seed, target)
+        hierarchy = fitted.describe()
+        frame["p"] = quota / max(target, 1)
+        frame["quota_continuous"] = quota.astype(np.float64)
+        lower = np.zeros_like(sizes)
+    elif cfg.strategy in ("dbp", "uniform"):
         check_feasible(target, lower, sizes)
         continuous = project_to_quotas(float(target), frame["p"].to_numpy(), sizes, lower)
         quota = round_quotas(continuous, target, sizes, lower)
@@ -91,7 +107,7 @@ def plan_quotas(
         frame["quota_continuous"] = np.nan
     frame["lower_bound"] = lower
     frame["quota"] = quota
-    return QuotaPlan(frame, target)
+    return QuotaPlan(frame, target, hierarchy)
 
 
 def select_rows(
@@ -105,7 +121,7 @@ def select_rows(
     """
     by_distance = Window.partitionBy("cluster_id").orderBy(*order_key("hard", id_col, cfg.seed))
     ranked = assigned.withColumn("rank_in_cluster", F.row_number().over(by_distance) - 1)
-    if cfg.strategy in ("dbp", "uniform"):
+    if cfg.strategy in PER_CLUSTER:
         quotas = spark.createDataFrame(
             plan.clusters[["cluster_id", "quota"]].astype(
                 {"cluster_id": "int32", "quota": "int64"}
@@ -148,3 +164,21 @@ def finish_cluster_table(
     frame["at_lower_bound"] = frame["quota"] <= frame["lower_bound"]
     frame["centroid"] = [centroids[c].astype(np.float32).tolist() for c in frame["cluster_id"]]
     return frame
+
+
+def plan_and_select(
+    spark: SparkSession,
+    assigned: DataFrame,
+    stats: pd.DataFrame,
+    centroids: np.ndarray,
+    cfg: DBPConfig,
+    id_col: str,
+    n_rows: int,
+) -> tuple[QuotaPlan, DataFrame]:
+    """DBP after assignment, as ``run`` does it: target, quotas, then the kept rows.
+
+    ``stats`` is :func:`cluster_stats` of ``assigned``; it depends only on the assignment, so
+    ``spark-prune evaluate`` computes it once and calls this for every strategy and budget.
+    """
+    plan = plan_quotas(stats, centroids, cfg, target_count(cfg, n_rows))
+    return plan, select_rows(spark, assigned, plan, cfg, id_col)

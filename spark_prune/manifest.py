@@ -141,7 +141,11 @@ def build(
             "dbp": state.info.get("dbp_kmeans"),
             "dbp_empty_clusters": state.info.get("dbp_empty_clusters"),
         },
-        "dbp": {"rows_in": state.info.get("dbp_rows_in"), "target": state.info.get("dbp_target")},
+        "dbp": {
+            "rows_in": state.info.get("dbp_rows_in"),
+            "target": state.info.get("dbp_target"),
+            "hierarchy": state.info.get("dbp_hierarchy"),
+        },
         "semdedup": state.info.get("semdedup"),
         "embed": state.info.get("embed"),
         "counts": state.counts,

@@ -167,8 +167,12 @@ def embed_only(spark: SparkSession, cfg: PipelineConfig) -> dict[str, Any]:
     cfg = embed_with_cache(with_absolute_paths(cfg))
     source, version = read_input(spark, cfg.input)
     _, info = embed(spark, source, cfg.embed, cfg.input.id_column)
-    return {"input": cfg.input.path, "input_version": version,
-            "cache": cfg.embed.cache_path, **info}
+    return {
+        "input": cfg.input.path,
+        "input_version": version,
+        "cache": cfg.embed.cache_path,
+        **info,
+    }
 
 
 def _with_detail(source: DataFrame, cfg: PipelineConfig, dim: int) -> DataFrame:
@@ -258,16 +262,19 @@ def _dbp_stage(
     with state.stage("dbp.assign"):
         assigned = state.persist(assign_clusters(survivors, km.centroids, id_col, emb_col, dim))
         n_rows = assigned.count()
-        target = dbp.target_count(cfg.dbp, n_rows)
         state.info["dbp_rows_in"] = n_rows
-        state.info["dbp_target"] = target
+        state.info["dbp_target"] = dbp.target_count(cfg.dbp, n_rows)
     with state.stage("dbp.stats"):
         stats = dbp.cluster_stats(assigned)
-        plan = dbp.plan_quotas(stats, km.centroids, cfg.dbp, target)
         empty = km.centroids.shape[0] - len(stats)
         state.info["dbp_empty_clusters"] = int(empty)
     with state.stage("dbp.select"):
-        selected = state.persist(dbp.select_rows(spark, assigned, plan, cfg.dbp, id_col))
+        plan, selected = dbp.plan_and_select(
+            spark, assigned, stats, km.centroids, cfg.dbp, id_col, n_rows
+        )
+        selected = state.persist(selected)
+        if plan.hierarchy is not None:
+            state.info["dbp_hierarchy"] = plan.hierarchy
         clusters = dbp.finish_cluster_table(plan, selected, km.centroids)
     return selected, clusters
 

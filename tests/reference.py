@@ -73,3 +73,22 @@ def dbp(
         "cluster": cluster,
         "dist": dist,
     }
+
+
+def hierarchical_quotas(sizes: np.ndarray, parents: list[np.ndarray], target: int) -> np.ndarray:
+    """Balanced sampling one row at a time: from the top, each row goes to the child with the
+    fewest rows so far that still has room (ties: lowest index), down to a leaf."""
+    levels = [np.asarray(sizes, dtype=int)]
+    for parent in parents:
+        n_nodes = int(max(parent)) + 1
+        levels.append(np.array([levels[-1][parent == j].sum() for j in range(n_nodes)]))
+    taken = [np.zeros(len(cap), dtype=int) for cap in levels]
+    for _ in range(target):
+        candidates = list(range(len(levels[-1])))
+        for level in range(len(levels) - 1, -1, -1):
+            room = [c for c in candidates if taken[level][c] < levels[level][c]]
+            child = min(room, key=lambda c: (taken[level][c], c))
+            taken[level][child] += 1
+            if level:
+                candidates = [i for i, p in enumerate(parents[level - 1]) if p == child]
+    return taken[0]
