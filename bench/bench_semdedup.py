@@ -8,12 +8,16 @@ computation in one Python process (seeded sample, faiss spherical k-means, assig
 blockwise rule per cluster). Prints seconds, rows/s, recall and precision of the planted
 copies, the Spark / single-process ratio and peak memory (psutil).
 
+``--border-margins 0,0.01,0.02`` instead runs the Spark stage once per ``semdedup.border_margin``
+on the same data and prints recall, precision, seconds and the extra similarity pairs (guests).
+
 ``--big-cluster N`` instead forces N rows into one cluster (k = 1) and runs them through the
 Spark stage (or ``--big-cluster-mode numpy``: the kernel alone), to show memory stays bounded.
 
     .venv/bin/python bench/bench_semdedup.py                      # 1,000,000 x 512
     .venv/bin/python bench/bench_semdedup.py --rows 100000        # a quick look
     .venv/bin/python bench/bench_semdedup.py --big-cluster 200000
+    .venv/bin/python bench/bench_semdedup.py --rows 50000 --dim 64 --border-margins 0,0.01,0.03
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import platform
 import resource
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -323,6 +327,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--big-cluster", type=int, default=0, help="rows forced into 1 cluster")
     parser.add_argument("--big-cluster-mode", choices=["spark", "numpy"], default="spark")
+    parser.add_argument(
+        "--border-margins", help="comma-separated semdedup.border_margin values to sweep"
+    )
     parser.add_argument("--workdir", default="bench/out/semdedup")
     parser.add_argument("--json", help="write the figures here")
     return parser.parse_args()
@@ -334,7 +341,10 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} CPUs, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB"
     )
-    figures = big_cluster(args) if args.big_cluster else compare(args)
+    if args.border_margins:
+        figures = border_sweep(args)
+    else:
+        figures = big_cluster(args) if args.big_cluster else compare(args)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1, default=str))
 
@@ -366,6 +376,50 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         sp["verify"] = verify(data, args.dim, cfg, sp.pop("decisions"))
         print(f"numpy on Spark's clusters vs Spark: {sp['verify']}")
     return summary(args, truth, sp, npr)
+
+
+def border_sweep(args: argparse.Namespace) -> dict[str, Any]:
+    """Recall and cost of semdedup.border_margin: one Spark run per margin, same data."""
+    work = Path(args.workdir)
+    shutil.rmtree(work, ignore_errors=True)
+    ids, x, truth = make_rows(args.rows, args.dim, args.dup_fraction, args.centres, seed=5)
+    write_parquet(work / "input", ids, x)
+    del ids, x
+    base = SemDedupConfig(
+        enabled=True,
+        eps=args.eps,
+        block_size=args.block_size,
+        rows_per_cluster=args.rows_per_cluster,
+        kmeans=KMeansConfig(k=0, iterations=args.kmeans_iterations),
+    )
+    print(f"\n{args.rows:,} rows x {args.dim}-d, {truth.planted:,} planted copies, eps {args.eps}")
+    print(
+        f"{'margin':>7}{'recall':>9}{'missed':>8}{'precision':>10}{'seconds':>9}"
+        f"{'guests':>9}{'pairs':>14}"
+    )
+    out: dict[str, Any] = {"args": vars(args), "planted": truth.planted, "runs": []}
+    for margin in (float(m) for m in args.border_margins.split(",")):
+        cfg = replace(base, border_margin=margin)
+        run = spark_run(str(work / "input"), cfg, args.dim, args.rows, args.driver_memory)
+        recall, precision = quality(run["removed"], truth)
+        info = run["info"]
+        border = info.get("border") or {"guests": 0, "pairs_with_guests": info["pairs_total"]}
+        missed = truth.planted - round(recall * truth.planted)
+        print(
+            f"{margin:>7.3f}{recall:>9.4f}{missed:>8}{precision:>10.4f}{run['total']:>9.1f}"
+            f"{border['guests']:>9,}{border['pairs_with_guests']:>14,}"
+        )
+        out["runs"].append(
+            {
+                "margin": margin,
+                "recall": recall,
+                "missed": missed,
+                "precision": precision,
+                "seconds": run["total"],
+                **border,
+            }
+        )
+    return out
 
 
 def summary(args: argparse.Namespace, truth: Truth, sp: dict | None, npr: dict | None) -> dict:

@@ -9,7 +9,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from spark_prune.core.assign import nearest_centroids
+from spark_prune.core.assign import nearest_centroids, two_nearest_centroids
 from spark_prune.core.vectors import arrow_list_to_matrix, l2_normalize, matrix_to_binary
 
 
@@ -23,11 +23,14 @@ def assign_clusters(
     dist_col: str = "dist",
     passthrough: Sequence[str] = (),
     embedding_bytes_col: str | None = None,
+    second_cols: tuple[str, str] | None = None,
 ) -> DataFrame:
     """Rows of ``df`` (valid embeddings only) -> ``id, passthrough..., [bytes], cluster_id, dist``.
 
     ``embedding_bytes_col``: also pass the raw embedding on as float32 bytes, which Spark moves
     through a shuffle and into Arrow far more cheaply than ``array<float>`` (SemDeDup).
+    ``second_cols``: also the second-nearest centroid and its distance under these names
+    (SemDeDup's ``border_margin``).
     The centroid matrix travels inside the function's closure (fine up to tens of MB and it
     works on Spark Connect, where broadcast variables do not exist).
     """
@@ -41,17 +44,28 @@ def assign_clusters(
         T.StructField(cluster_col, T.IntegerType(), False),
         T.StructField(dist_col, T.DoubleType(), False),
     ]
+    if second_cols:
+        fields += [
+            T.StructField(second_cols[0], T.IntegerType(), False),
+            T.StructField(second_cols[1], T.DoubleType(), False),
+        ]
     schema = T.StructType(fields)
     large = _large_binary(df) if embedding_bytes_col else False
 
     def assign_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             x = arrow_list_to_matrix(batch.column(emb_col), dim)
-            cluster, dist = nearest_centroids(l2_normalize(x), centroids)
+            unit = l2_normalize(x)
+            if second_cols:
+                cluster, dist, runner, runner_dist = two_nearest_centroids(unit, centroids)
+            else:
+                cluster, dist = nearest_centroids(unit, centroids)
             columns = [batch.column(c) for c in keep]
             if embedding_bytes_col:
                 columns.append(matrix_to_binary(x, large))
             columns += [pa.array(cluster, pa.int32()), pa.array(dist, pa.float64())]
+            if second_cols:
+                columns += [pa.array(runner, pa.int32()), pa.array(runner_dist, pa.float64())]
             yield pa.RecordBatch.from_arrays(columns, names=schema.fieldNames())
 
     return source.mapInArrow(assign_batches, schema)

@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     rethreshold.add_argument("--eps", required=True, type=float, help="the new SemDeDup eps")
     rethreshold.add_argument("--output", required=True, help="output path for the new run")
 
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="compare pruning strategies and budgets with a linear probe (evaluate: section); "
+        "writes <output>/evaluation",
+    )
+    _common(evaluate)
+
     sql = sub.add_parser(
         "sql", help="run SQL over a run's tables (views pruned, decisions, clusters)"
     )
@@ -95,6 +102,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         cfg = load_config(args.config, args.overrides)
         return _run(cfg)
+    if args.command == "evaluate":
+        return _evaluate(load_config(args.config, args.overrides))
     if args.command == "embed":
         return _embed(load_config(args.config, args.overrides))
     if args.command == "rethreshold":
@@ -120,6 +129,16 @@ def _run(cfg: PipelineConfig) -> int:
     spark = _session(cfg)
     result = run(spark, cfg)
     _print_summary(result.manifest)
+    return 0
+
+
+def _evaluate(cfg: PipelineConfig) -> int:
+    from spark_prune.evaluate import evaluate, format_table
+
+    cfg.evaluate.require_label("evaluate")  # before starting Spark
+    table = evaluate(_session(cfg), cfg)
+    print(format_table(table))
+    print(f"evaluation written to {cfg.output.catalog_schema or cfg.output.path}")
     return 0
 
 

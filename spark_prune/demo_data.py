@@ -78,22 +78,29 @@ def _has_pngs(directory: Path) -> bool:
 
 
 def _unpack_package(target: Path) -> None:
-    """``apt-get download`` the .deb into a temp dir and ``dpkg -x`` it (atomically) to target."""
+    unpack_deb(
+        PACKAGE, target, "about 131 MB", f"{SYSTEM_DIR} (or <cache>/openclipart/{PNG_SUBDIR})"
+    )
+
+
+def unpack_deb(package: str, target: Path, size: str, where: str) -> None:
+    """``apt-get download`` a Debian package into a temp dir and ``dpkg -x`` it (atomically) to
+    ``target``: no root and no system install. ``where`` tells the user where the files go."""
     for tool in ("apt-get", "dpkg"):
         if shutil.which(tool) is None:
             raise RuntimeError(
-                f"{tool} not found: install {PACKAGE} or unpack its .deb so that "
-                f"{SYSTEM_DIR} (or <cache>/openclipart/{PNG_SUBDIR}) holds the PNGs"
+                f"{tool} not found: install {package} or unpack its .deb so that {where} "
+                "holds its files"
             )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     with tempfile.TemporaryDirectory() as tmp:
-        log.info("downloading %s with apt-get (about 131 MB) ...", PACKAGE)
-        _run(["apt-get", "download", PACKAGE], cwd=tmp)
-        debs = sorted(Path(tmp).glob(f"{PACKAGE}_*.deb"))
+        log.info("downloading %s with apt-get (%s) ...", package, size)
+        _run(["apt-get", "download", package], cwd=tmp)
+        debs = sorted(Path(tmp).glob(f"{package}_*.deb"))
         if not debs:
-            raise RuntimeError(f"apt-get download {PACKAGE} produced no .deb in {tmp}")
+            raise RuntimeError(f"apt-get download {package} produced no .deb in {tmp}")
         _run(["dpkg", "-x", str(debs[-1]), str(staging)])
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)

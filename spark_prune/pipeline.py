@@ -179,6 +179,9 @@ def _with_detail(source: DataFrame, cfg: PipelineConfig, dim: int) -> DataFrame:
     """All rows with the columns later stages need and why a row is invalid (null if fine)."""
     id_col, emb_col = cfg.input.id_column, cfg.input.embedding_column
     wanted = [id_col, emb_col, *_clip_columns(cfg)]
+    keep_by = cfg.semdedup.keep_by
+    if cfg.semdedup.enabled and keep_by is not None and keep_by.column in source.columns:
+        wanted.append(keep_by.column)  # SemDeDup's survivor rule (a missing one is named there)
     if EMBED_ERROR in source.columns:
         wanted.append(EMBED_ERROR)
     projected = with_invalid_detail(source.select(*dict.fromkeys(wanted)), emb_col, dim)

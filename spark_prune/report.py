@@ -101,6 +101,11 @@ def write_report(
         thumbnails_section(spark, tables, thumbnails_column, max_clusters_shown),
         manifest_section(tables.manifest),
     ]
+    from spark_prune.evaluation_figure import evaluation_section
+
+    evaluation = evaluation_section(spark, run_path)
+    if evaluation is not None:
+        sections.insert(-1, evaluation)
     page = render_page(tables.manifest, sections)
     write_text(spark, out_html, page)
     log.info("report written to %s (%d KB)", out_html, len(page) // 1024)

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune.assign import assign_clusters
-from spark_prune.config import SemDedupConfig
+from spark_prune.config import ConfigError, SemDedupConfig
 from spark_prune.core.ordering import check_order
 from spark_prune.core.semdedup_cost import (
     estimated_sizes,
@@ -37,6 +37,13 @@ from spark_prune.core.semdedup_kernel import (
 from spark_prune.core.vectors import binary_to_matrix
 from spark_prune.kmeans import fit_kmeans_on_sample
 from spark_prune.order_columns import hash_key
+from spark_prune.semdedup_border import (
+    GUEST_COL,
+    SECOND_COLS,
+    combine_contexts,
+    context_stats,
+    with_guests,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,7 @@ MAX_SIM_COL = "semdedup_max_sim"
 PARTNER_COL = "semdedup_partner"
 REMOVED_COL = "semdedup_removed"
 ORDER_KEY = "_semdedup_order_key"
+KEEP_KEY = "_semdedup_keep_by"
 EMB_BYTES = "_semdedup_embedding"
 
 
@@ -90,21 +98,50 @@ def _cluster_function(id_col: str, dim: int, cfg: SemDedupConfig) -> Callable[[p
         ids = id_column.to_numpy(zero_copy_only=False)
         dist = table.column(DIST_COL).to_numpy()
         key = table.column(ORDER_KEY).to_numpy() if ORDER_KEY in table.column_names else None
+        keep = _keep_values(table)
         x = binary_to_matrix(table.column(EMB_BYTES), dim)
-        max_sim, partner = dedup_cluster(ids, dist, x, cfg.order, cfg.block_size, key)
-        none = partner < 0
-        return pa.Table.from_arrays(
-            [
-                id_column,
-                table.column(CLUSTER_COL).combine_chunks(),
-                pa.array(dist, pa.float64()),
-                pa.array(np.where(none, 0.0, max_sim), pa.float64(), mask=none),
-                _null_where(id_column, partner, none),
-            ],
-            names=[id_col, CLUSTER_COL, DIST_COL, MAX_SIM_COL, PARTNER_COL],
+        descending = cfg.keep_by is None or cfg.keep_by.order == "desc"
+        max_sim, partner = dedup_cluster(
+            ids, dist, x, cfg.order, cfg.block_size, key, keep, descending
         )
+        none = partner < 0
+        columns = [
+            id_column,
+            table.column(CLUSTER_COL).combine_chunks(),
+            pa.array(dist, pa.float64()),
+            pa.array(np.where(none, 0.0, max_sim), pa.float64(), mask=none),
+            _null_where(id_column, partner, none),
+        ]
+        names = [id_col, CLUSTER_COL, DIST_COL, MAX_SIM_COL, PARTNER_COL]
+        if GUEST_COL in table.column_names:  # border_margin: which context this row is in
+            columns.append(table.column(GUEST_COL).combine_chunks())
+            names.append(GUEST_COL)
+        return pa.Table.from_arrays(columns, names=names)
 
     return process
+
+
+def _keep_values(table: pa.Table) -> np.ndarray | None:
+    """The keep_by column as float64 (null -> NaN, sorted last), or None without keep_by."""
+    if KEEP_KEY not in table.column_names:
+        return None
+    column = table.column(KEEP_KEY).combine_chunks()
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def check_keep_by(df: DataFrame, cfg: SemDedupConfig) -> str | None:
+    """The keep_by column name, after checking it exists and is numeric (or None)."""
+    if cfg.keep_by is None:
+        return None
+    name = cfg.keep_by.column
+    if name not in df.columns:
+        raise ConfigError(f"semdedup.keep_by.column: no column {name!r} in the input")
+    if not isinstance(df.schema[name].dataType, T.NumericType):
+        raise ConfigError(
+            f"semdedup.keep_by.column: {name!r} is {df.schema[name].dataType.simpleString()}, "
+            "not a number"
+        )
+    return name
 
 
 def _null_where(id_column: pa.Array, partner: np.ndarray, none: np.ndarray) -> pa.Array:
@@ -152,6 +189,7 @@ def semdedup(
     cfg.validate("semdedup")
     check_order(cfg.order)
     check_eps(cfg.eps)
+    keep_by = check_keep_by(df, cfg)
     if dim < 1 or n_rows < 0:
         raise ValueError(f"semdedup: need dim >= 1 and n_rows >= 0, got dim={dim}, n={n_rows}")
     schema = output_schema(df.schema[id_col])
@@ -166,15 +204,40 @@ def semdedup(
     fit_seconds = time.perf_counter() - start
     rate = measure_pair_rate(dim, cfg.block_size)
     estimate = warn_about_largest_cluster(estimated_sizes(sample, km.centroids, n_rows), rate)
+    border = cfg.border_margin > 0
     assigned = assign_clusters(
-        df, km.centroids, id_col, emb_col, dim, CLUSTER_COL, DIST_COL, embedding_bytes_col=EMB_BYTES
+        df,
+        km.centroids,
+        id_col,
+        emb_col,
+        dim,
+        CLUSTER_COL,
+        DIST_COL,
+        passthrough=[keep_by] if keep_by else [],
+        embedding_bytes_col=EMB_BYTES,
+        second_cols=SECOND_COLS if border else None,
     )
-    if cfg.order == "random":
+    if keep_by:
+        assigned = assigned.withColumn(KEEP_KEY, F.col(keep_by).cast("double"))
+        if keep_by != id_col:
+            assigned = assigned.drop(keep_by)
+    elif cfg.order == "random":
         assigned = assigned.withColumn(ORDER_KEY, hash_key(id_col, cfg.seed))
-    result = assigned.groupBy(CLUSTER_COL).applyInArrow(_cluster_function(id_col, dim, cfg), schema)
+    function = _cluster_function(id_col, dim, cfg)
+    start = time.perf_counter()  # everything below runs when the first action needs it
+    if border:
+        contexts = with_guests(assigned, cfg.border_margin, CLUSTER_COL, DIST_COL)
+        with_flag = T.StructType([*schema.fields, T.StructField(GUEST_COL, T.BooleanType())])
+        per_context = contexts.groupBy(CLUSTER_COL).applyInArrow(function, with_flag)
+        per_context = per_context.persist(StorageLevel.MEMORY_AND_DISK)
+        border_info = context_stats(per_context, CLUSTER_COL)
+        result = combine_contexts(per_context, id_col, MAX_SIM_COL, PARTNER_COL)
+    else:
+        result = assigned.groupBy(CLUSTER_COL).applyInArrow(function, schema)
     result = result.persist(StorageLevel.MEMORY_AND_DISK)
-    start = time.perf_counter()
     stats = _exact_stats(result, cfg.eps)
+    if border:
+        per_context.unpersist()  # result is computed and cached now
     if stats["rows"] != n_rows:
         log.warning("SemDeDup: n_rows was %d but the input has %d rows", n_rows, stats["rows"])
     info: dict[str, Any] = {
@@ -183,6 +246,9 @@ def semdedup(
         "eps": cfg.eps,
         "order": cfg.order,
         "seed": cfg.seed if cfg.order == "random" else None,
+        "keep_by": None if cfg.keep_by is None else dict(vars(cfg.keep_by)),
+        "border_margin": cfg.border_margin,
+        "border": border_info if border else None,
         "block_size": cfg.block_size,
         "similarity_dtype": SIMILARITY_DTYPE,
         "similarity_method": SIMILARITY_METHOD,

@@ -3,6 +3,7 @@ against a plain numpy run of the same rule on the stage's own clusters."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -11,8 +12,8 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from spark_prune.config import KMeansConfig, SemDedupConfig
-from spark_prune.core.ordering import order_within_cluster
+from spark_prune.config import ConfigError, KeepByConfig, KMeansConfig, SemDedupConfig
+from spark_prune.core.ordering import order_by_value, order_within_cluster
 from spark_prune.core.semdedup_kernel import dedup_cluster, max_similarity_to_earlier, removed_mask
 from spark_prune.core.vectors import l2_normalize
 from spark_prune.order_columns import hash_key
@@ -279,3 +280,47 @@ def test_stage_rejects_bad_settings(spark: SparkSession) -> None:
         semdedup(df, SemDedupConfig(enabled=True, eps=2.5), "id", "image_emb", 2, 1)
     with pytest.raises(ValueError, match="block_size"):
         semdedup(df, SemDedupConfig(enabled=True, block_size=0), "id", "image_emb", 2, 1)
+
+
+# ---------------------------------------------------------------- keep_by
+
+
+def test_order_by_value_ties_by_id_and_nulls_last() -> None:
+    ids = np.array([40, 10, 30, 20, 50])
+    value = np.array([2.0, np.nan, 5.0, 2.0, 1.0])
+    assert ids[order_by_value(value, ids, True)].tolist() == [30, 20, 40, 50, 10]
+    assert ids[order_by_value(value, ids, False)].tolist() == [50, 20, 40, 30, 10]
+
+
+def test_keep_by_keeps_the_largest_value_of_a_duplicate_group(spark: SparkSession) -> None:
+    ids, x = planted(240, 6, seed=4)
+    resolution = np.random.default_rng(4).integers(1, 50, len(ids)).astype(float)
+    resolution[::17] = np.nan  # nulls sort last
+    rows = [
+        (int(i), [float(v) for v in vec], None if np.isnan(r) else int(r))
+        for i, vec, r in zip(ids, x, resolution, strict=True)
+    ]
+    df = spark.createDataFrame(rows, "id long, image_emb array<float>, pixels int").repartition(3)
+    cfg = SemDedupConfig(
+        enabled=True,
+        eps=0.05,
+        keep_by=KeepByConfig(column="pixels", order="desc"),
+        kmeans=KMeansConfig(k=3, iterations=10),
+    )
+    result, info = semdedup(df, cfg, "id", "image_emb", 6, 240)
+    frame = result.toPandas()
+    result.unpersist()
+    value = dict(zip(ids.tolist(), resolution, strict=True))
+    keys = {i: (np.isnan(v), 0.0 if np.isnan(v) else -v) for i, v in value.items()}
+    assert_matches_reference(frame, dict(zip(ids.tolist(), x, strict=True)), "random", keys)
+    removed = frame[removed_mask(frame["semdedup_max_sim"].to_numpy(), 0.05)]
+    assert len(removed) >= 60
+    for r in removed.itertuples():  # the survivor side of every pair has the larger value
+        if not np.isnan(value[r.id]):
+            assert value[r.semdedup_partner] >= value[r.id]
+    assert info["keep_by"] == {"column": "pixels", "order": "desc"}
+    with pytest.raises(ConfigError, match="semdedup.keep_by.column: no column 'px'"):
+        semdedup(df, replace(cfg, keep_by=KeepByConfig(column="px")), "id", "image_emb", 6, 1)
+    strings = df.withColumn("pixels", F.col("pixels").cast("string"))
+    with pytest.raises(ConfigError, match="'pixels' is string, not a number"):
+        semdedup(strings, cfg, "id", "image_emb", 6, 1)

@@ -33,3 +33,30 @@ def order_within_cluster(
             "order 'random' needs random_key: order_columns.hash_key(id, seed) per row"
         )
     return np.lexsort((ids, random_key))
+
+
+def order_by_value(values: np.ndarray, ids: np.ndarray, descending: bool) -> np.ndarray:
+    """``semdedup.keep_by``: the cluster's rows by a column's value (``descending``: largest
+    first), ties by the smaller id; rows whose value is null (NaN) come last, by id.
+
+    The first row of a duplicate group in this order is the one SemDeDup keeps.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(v)
+    key = np.where(missing, 0.0, -v if descending else v)
+    return np.lexsort((ids, key, missing))
+
+
+def processing_order(
+    dist: np.ndarray,
+    ids: np.ndarray,
+    order: str,
+    random_key: np.ndarray | None = None,
+    keep_value: np.ndarray | None = None,
+    keep_descending: bool = True,
+) -> np.ndarray:
+    """The order SemDeDup walks a cluster in: by ``keep_value`` when given (keep_by), else by
+    the ``order`` rule."""
+    if keep_value is not None:
+        return order_by_value(keep_value, ids, keep_descending)
+    return order_within_cluster(dist, ids, order, random_key)

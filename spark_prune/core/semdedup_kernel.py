@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spark_prune.core.ordering import order_within_cluster
+from spark_prune.core.ordering import processing_order
 from spark_prune.core.vectors import l2_normalize
 
 SIMILARITY_DTYPE = "float32"
@@ -202,13 +202,15 @@ def dedup_cluster(
     order: str,
     block_size: int,
     random_key: np.ndarray | None = None,
+    keep_value: np.ndarray | None = None,
+    keep_descending: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The rule on one cluster: (max_sim, partner position or -1), both aligned with the input
-    rows (not the processing order).
+    rows (not the processing order). ``keep_value``: order by this value instead (keep_by).
 
     ``x`` is L2-normalised here (float32, as the assignment step does), so raw embeddings are fine.
     """
-    perm = order_within_cluster(dist, ids, order, random_key)
+    perm = processing_order(dist, ids, order, random_key, keep_value, keep_descending)
     ordered_sim, ordered_partner = max_similarity_to_earlier(l2_normalize(x[perm]), block_size)
     max_sim = np.empty_like(ordered_sim)
     partner = np.full(len(perm), -1, dtype=np.int64)

@@ -1,0 +1,249 @@
+"""``spark-prune evaluate``: every pruning strategy at every budget, scored by a linear probe.
+
+Rows with a valid embedding and a label are split into train and test by a seeded hash of the
+id (partition-independent). DBP's k-means is fitted and rows are assigned on the train part
+once, exactly as ``run`` does (same functions, same config); every strategy at every budget
+then selects its subset with ``dbp.plan_and_select``, the function ``run`` uses, so a subset
+is the one ``run`` would keep from the train part. A multinomial logistic regression on the
+embedding (``spark_prune.probe``) is trained on each subset and on the whole train part
+(strategy ``full``, budget 1.0) and scored on the test part.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_prune import dbp
+from spark_prune.assign import assign_clusters
+from spark_prune.config import ConfigError, DBPConfig, PipelineConfig
+from spark_prune.core.quotas import InfeasibleTargetError
+from spark_prune.io import OutputLocation, is_local_path, read_input, with_absolute_paths
+from spark_prune.kmeans import fit_kmeans
+from spark_prune.probe import ProbeConfig, label_indexer, prepare, score_probe, train_probe
+from spark_prune.validate import (
+    INVALID_DETAIL,
+    check_columns,
+    check_unique_ids,
+    infer_dimension,
+    with_invalid_detail,
+)
+
+log = logging.getLogger(__name__)
+
+TABLE = "evaluation"
+FULL = "full"
+SPLIT_SCALE = 1_000_000
+SCHEMA = T.StructType(
+    [
+        T.StructField("strategy", T.StringType(), False),
+        T.StructField("budget", T.DoubleType(), False),
+        T.StructField("rows_kept", T.LongType(), False),
+        T.StructField("accuracy", T.DoubleType(), True),
+        T.StructField("macro_f1", T.DoubleType(), True),
+        T.StructField("seconds", T.DoubleType(), False),
+    ]
+)
+
+
+def strategy_config(base: DBPConfig, strategy: str, budget: float) -> DBPConfig:
+    """The ``dbp`` section that runs one evaluate strategy at one keep fraction.
+
+    ``dbp_random``: DBP's quotas, random rows inside clusters. ``hierarchical`` samples at
+    random inside the leaf clusters, as Vo et al. do. The others keep ``dbp.within_cluster``.
+    """
+    within = base.within_cluster
+    if strategy in ("dbp_random", "hierarchical"):
+        within = "random"
+    name = "dbp" if strategy == "dbp_random" else strategy
+    return replace(
+        base, strategy=name, keep_fraction=budget, keep_count=None, within_cluster=within
+    )
+
+
+def is_test(id_col: str, fraction: float, seed: int) -> Column:
+    """True for the test part: a seeded hash of the id, the same whatever the partitioning."""
+    h = F.xxhash64(F.lit("spark_prune.evaluate"), F.lit(seed), F.col(id_col).cast("string"))
+    return F.pmod(h, F.lit(SPLIT_SCALE)) < F.lit(int(round(fraction * SPLIT_SCALE)))
+
+
+@dataclass
+class Split:
+    train: DataFrame  # id, embedding, label (persisted)
+    test: DataFrame
+    dim: int
+    counts: dict[str, int]
+
+
+def split_rows(spark: SparkSession, cfg: PipelineConfig) -> Split:
+    """Valid, labelled rows of the pinned input, split into train and test."""
+    id_col, emb_col = cfg.input.id_column, cfg.input.embedding_column
+    label = cfg.evaluate.label_column
+    source, _ = read_input(spark, cfg.input)
+    check_columns(source, id_col, emb_col)
+    if label not in source.columns:
+        raise ConfigError(f"evaluate.label_column: no column {label!r} in the input")
+    check_unique_ids(source, id_col)
+    dim = cfg.input.embedding_dim or infer_dimension(source, emb_col)
+    rows = with_invalid_detail(source.select(id_col, emb_col, label), emb_col, dim)
+    rows = rows.filter(F.col(INVALID_DETAIL).isNull() & F.col(label).isNotNull())
+    rows = rows.drop(INVALID_DETAIL).withColumn(
+        "_test", is_test(id_col, cfg.evaluate.test_fraction, cfg.evaluate.seed)
+    )
+    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    train, test = rows.filter(~F.col("_test")).drop("_test"), rows.filter("_test").drop("_test")
+    counts = {"input": source.count(), "train": train.count(), "test": test.count()}
+    if counts["train"] == 0 or counts["test"] == 0:
+        raise ValueError(f"evaluate: need labelled rows in both parts, got {counts}")
+    return Split(train, test, dim, counts)
+
+
+@dataclass(frozen=True)
+class Subset:
+    strategy: str
+    budget: float
+    kept_ids: DataFrame | None  # None: the budget is infeasible for this strategy
+    rows_kept: int
+    seconds: float
+
+
+def select_subsets(
+    spark: SparkSession, train: DataFrame, cfg: PipelineConfig, dim: int
+) -> Iterator[Subset]:
+    """Every configured strategy at every budget on ``train``; k-means and the assignment are
+    computed once and shared (they do not depend on the strategy or the budget)."""
+    id_col, emb_col = cfg.input.id_column, cfg.input.embedding_column
+    n_rows = train.count()
+    km = fit_kmeans(train, id_col, emb_col, dim, n_rows, cfg.dbp.kmeans)
+    assigned = assign_clusters(train, km.centroids, id_col, emb_col, dim)
+    assigned = assigned.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        stats = dbp.cluster_stats(assigned)
+        for strategy in cfg.evaluate.strategies:
+            for budget in cfg.evaluate.budgets:
+                dbp_cfg = strategy_config(cfg.dbp, strategy, budget)
+                start = time.perf_counter()
+                try:
+                    _, selected = dbp.plan_and_select(
+                        spark, assigned, stats, km.centroids, dbp_cfg, id_col, n_rows
+                    )
+                except InfeasibleTargetError as exc:
+                    log.warning("evaluate: %s at %.2f is infeasible: %s", strategy, budget, exc)
+                    yield Subset(strategy, budget, None, 0, 0.0)
+                    continue
+                kept = selected.filter("kept").select(id_col).persist(StorageLevel.MEMORY_AND_DISK)
+                n_kept = kept.count()
+                yield Subset(strategy, budget, kept, n_kept, time.perf_counter() - start)
+                kept.unpersist()
+    finally:
+        assigned.unpersist()
+
+
+def evaluate(spark: SparkSession, cfg: PipelineConfig) -> pd.DataFrame:
+    """Run the evaluation, write ``<output>/evaluation`` (Delta) and ``evaluation.html``, and
+    return the table (one row per strategy and budget, ``full`` first)."""
+    cfg = with_absolute_paths(cfg)
+    cfg.evaluate.require_label("evaluate")
+    out = OutputLocation(cfg.output)
+    _check_writable(spark, out, cfg)
+    split = split_rows(spark, cfg)
+    log.info("evaluate: %s", split.counts)
+    id_col, ev = cfg.input.id_column, cfg.evaluate
+    probe_cfg = ProbeConfig(ev.max_iter, ev.reg_param, ev.partitions)
+    indexer = label_indexer(split.train, ev.label_column)
+    train = prepare(split.train, indexer, cfg.input.embedding_column)
+    test = prepare(split.test, indexer, cfg.input.embedding_column).persist()
+    rows = [_scored(FULL, 1.0, train, split.counts["train"], 0.0, test, id_col, probe_cfg)]
+    for subset in select_subsets(spark, split.train, cfg, split.dim):
+        if subset.kept_ids is None:
+            rows.append((subset.strategy, subset.budget, 0, None, None, 0.0))
+            continue
+        kept = train.join(subset.kept_ids, id_col, "left_semi")
+        rows.append(
+            _scored(
+                subset.strategy,
+                subset.budget,
+                kept,
+                subset.rows_kept,
+                subset.seconds,
+                test,
+                id_col,
+                probe_cfg,
+            )
+        )
+    test.unpersist()
+    split.train.unpersist()
+    table = pd.DataFrame(rows, columns=SCHEMA.fieldNames())
+    meta = {"tool": "spark_prune", "table": TABLE, "rows": split.counts, "seed": ev.seed}
+    out.write(spark.createDataFrame(table, SCHEMA).coalesce(1), TABLE, meta)
+    _write_figure(spark, out, table)
+    return table
+
+
+def _scored(
+    strategy: str,
+    budget: float,
+    train: DataFrame,
+    rows_kept: int,
+    seconds: float,
+    test: DataFrame,
+    id_col: str,
+    probe_cfg: ProbeConfig,
+) -> tuple[Any, ...]:
+    model = train_probe(train, id_col, probe_cfg)
+    accuracy, macro_f1 = score_probe(model, test)
+    log.info("evaluate: %s at %.2f: %d rows, accuracy %.4f", strategy, budget, rows_kept, accuracy)
+    return (strategy, float(budget), int(rows_kept), accuracy, macro_f1, round(seconds, 3))
+
+
+def _check_writable(spark: SparkSession, out: OutputLocation, cfg: PipelineConfig) -> None:
+    ref = out.table_ref(TABLE)
+    exists = (
+        spark.catalog.tableExists(ref) if cfg.output.catalog_schema else _path_has_delta(spark, ref)
+    )
+    if exists and cfg.output.mode == "error":
+        raise FileExistsError(
+            f"output {ref!r} already exists; set output.mode=overwrite or choose another "
+            "output.path"
+        )
+
+
+def _path_has_delta(spark: SparkSession, path: str) -> bool:
+    from pathlib import Path
+
+    if is_local_path(path):
+        return (Path(path.removeprefix("file:")) / "_delta_log").is_dir()
+    from delta.tables import DeltaTable
+
+    return bool(DeltaTable.isDeltaTable(spark, path))
+
+
+def _write_figure(spark: SparkSession, out: OutputLocation, table: pd.DataFrame) -> None:
+    from spark_prune.evaluation_figure import evaluation_page
+    from spark_prune.io import write_text
+
+    if cfg_path := out.cfg.path:
+        write_text(spark, f"{cfg_path.rstrip('/')}/evaluation.html", evaluation_page(table))
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The evaluation as aligned text, one line per strategy and budget."""
+    header = f"{'strategy':<13}{'budget':>7}{'rows':>9}{'accuracy':>10}{'macro_f1':>10}{'sec':>8}"
+    lines = [header, "-" * len(header)]
+    for r in table.itertuples(index=False):
+        acc = "infeasible" if r.accuracy is None or math.isnan(r.accuracy) else f"{r.accuracy:.4f}"
+        f1 = "" if r.macro_f1 is None or math.isnan(r.macro_f1) else f"{r.macro_f1:.4f}"
+        lines.append(
+            f"{r.strategy:<13}{r.budget:>7.2f}{r.rows_kept:>9,}{acc:>10}{f1:>10}{r.seconds:>8.1f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""``spark-prune evaluate`` on real data: 3,000 Fashion-MNIST training images (Debian
+``dataset-fashion-mnist``) embedded by the 64-component PCA fixture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from spark_prune.cli import main
+from spark_prune.config import ConfigError, config_from_dict
+from spark_prune.evaluate import FULL, is_test, select_subsets, split_rows, strategy_config
+from spark_prune.fashion_mnist import build_fashion_mnist_table
+from spark_prune.pipeline import run
+from spark_prune.report import write_report
+from tests.embed_fixtures import data_cache
+
+ROWS = 3_000
+BUDGETS = [0.2, 0.5]
+STRATEGIES = ["dbp", "uniform", "ssp", "random", "dbp_random", "hierarchical"]
+
+
+def raw_config(source: str, out: str, **evaluate: Any) -> dict[str, Any]:
+    return {
+        "input": {"path": source},
+        "output": {"path": out},
+        "dbp": {"kmeans": {"k": 10, "iterations": 20}, "hierarchy": {"k": [3]}},
+        "evaluate": {
+            "label_column": "label",
+            "budgets": BUDGETS,
+            "strategies": STRATEGIES,
+            "max_iter": 50,
+            "partitions": 4,
+            **evaluate,
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def fashion(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp("fashion") / "table")
+    build_fashion_mnist_table(spark, data_cache(), path, rows=ROWS)
+    return path
+
+
+@pytest.fixture(scope="module")
+def evaluated(fashion: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Any]:
+    """The CLI end to end: the printed table and the written evaluation."""
+    out = str(tmp_path_factory.mktemp("eval") / "out")
+    config = Path(out).parent / "evaluate.yaml"
+    config.write_text(yaml.safe_dump(raw_config(fashion, out)))
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["evaluate", "--config", str(config)]) == 0
+    return out, printed.getvalue(), config
+
+
+def test_table_has_every_strategy_and_budget(spark: SparkSession, evaluated) -> None:  # type: ignore[no-untyped-def]
+    out, printed, _ = evaluated
+    table = spark.read.format("delta").load(f"{out}/evaluation").toPandas()
+    assert list(table.columns) == [
+        "strategy",
+        "budget",
+        "rows_kept",
+        "accuracy",
+        "macro_f1",
+        "seconds",
+    ]
+    assert len(table) == 1 + len(STRATEGIES) * len(BUDGETS)
+    full = table[table["strategy"] == FULL].iloc[0]
+    n_train = int(full["rows_kept"])
+    assert full["budget"] == 1.0 and abs(n_train - 0.8 * ROWS) < 0.05 * ROWS
+    assert full["accuracy"] > 0.75  # a linear probe on PCA-64 of Fashion-MNIST
+    pruned = table[table["strategy"] != FULL]
+    expected = np.floor(pruned["budget"] * n_train + 0.5).astype(int)
+    np.testing.assert_array_equal(pruned["rows_kept"].to_numpy(), expected.to_numpy())
+    assert pruned["accuracy"].between(0.4, 1).all() and pruned["macro_f1"].between(0.3, 1).all()
+    at_half = pruned[pruned["budget"] == 0.5].set_index("strategy")["accuracy"]
+    at_fifth = pruned[pruned["budget"] == 0.2].set_index("strategy")["accuracy"]
+    assert (at_half >= at_fifth - 0.03).all()  # more data rarely hurts a lot
+    for strategy in STRATEGIES:
+        assert strategy in printed
+    assert "accuracy" in printed and "full" in printed
+    page = Path(out, "evaluation.html").read_text()
+    assert "data:image/png;base64" in page and "dbp_random" in page
+
+
+def test_deterministic_whatever_the_partitioning(
+    spark: SparkSession, fashion: str, evaluated, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The same rows written in 7 partitions in another order give the same numbers."""
+    out, _, _ = evaluated
+    shuffled = str(tmp_path / "shuffled")
+    spark.read.format("delta").load(fashion).repartition(7, F.rand(3)).write.format("delta").save(
+        shuffled
+    )
+    cfg = config_from_dict(
+        raw_config(shuffled, str(tmp_path / "out"), strategies=["dbp", "random"], budgets=[0.2])
+    )
+    from spark_prune.evaluate import evaluate
+
+    again = evaluate(spark, cfg)
+    first = spark.read.format("delta").load(f"{out}/evaluation").toPandas()
+    for row in again.itertuples(index=False):
+        match = first[(first["strategy"] == row.strategy) & (first["budget"] == row.budget)]
+        assert match["rows_kept"].item() == row.rows_kept
+        assert match["accuracy"].item() == row.accuracy
+        assert match["macro_f1"].item() == row.macro_f1
+
+
+def test_subsets_are_what_run_keeps(spark: SparkSession, fashion: str, tmp_path: Path) -> None:
+    """evaluate's dbp and hierarchical subsets equal ``run`` on the train part, and the report of
+    a run whose output also holds an evaluation shows it."""
+    cfg = config_from_dict(raw_config(fashion, str(tmp_path / "run"), budgets=[0.3]))
+    split = split_rows(spark, cfg)
+    train_path = str(tmp_path / "train")
+    split.train.write.format("delta").save(train_path)
+    subsets = {s.strategy: s for s in select_subsets(spark, split.train, cfg, split.dim)}
+    for strategy in ("dbp", "hierarchical"):
+        out = str(tmp_path / f"run_{strategy}")
+        run_cfg = config_from_dict(
+            {
+                **raw_config(train_path, out),
+                "dbp": {
+                    **raw_config(train_path, out)["dbp"],
+                    **_dbp_keys(strategy_config(cfg.dbp, strategy, 0.3)),
+                },
+            }
+        )
+        run(spark, run_cfg)
+        kept = spark.read.format("delta").load(f"{out}/decisions").filter("kept").select("id")
+        ours = subsets[strategy].kept_ids
+        assert ours is not None
+        assert sorted(r.id for r in kept.collect()) == sorted(r.id for r in ours.collect())
+    from spark_prune.evaluation_figure import evaluation_section
+
+    assert evaluation_section(spark, str(tmp_path / "run_dbp")) is None
+
+
+def _dbp_keys(dbp_cfg: Any) -> dict[str, Any]:
+    return {
+        "strategy": dbp_cfg.strategy,
+        "keep_fraction": dbp_cfg.keep_fraction,
+        "within_cluster": dbp_cfg.within_cluster,
+    }
+
+
+def test_report_shows_the_evaluation(spark: SparkSession, evaluated, fashion: str) -> None:  # type: ignore[no-untyped-def]
+    out, _, _ = evaluated
+    cfg = config_from_dict({**raw_config(fashion, out), "output": {"path": out}})
+    run(spark, cfg)
+    page = Path(write_report(spark, out, f"{out}/report.html", thumbnails_column=None))
+    text = page.read_text()
+    assert "Strategies compared (linear probe)" in text and "hierarchical" in text
+
+
+def test_split_is_seeded_and_partition_independent(spark: SparkSession) -> None:
+    df = spark.range(2000).repartition(5)
+    flags = {r.id: r.t for r in df.select("id", is_test("id", 0.2, 7).alias("t")).collect()}
+    again = spark.range(2000).coalesce(1).select("id", is_test("id", 0.2, 7).alias("t"))
+    assert {r.id: r.t for r in again.collect()} == flags
+    assert 300 < sum(flags.values()) < 500
+    other = {r.id: r.t for r in df.select("id", is_test("id", 0.2, 8).alias("t")).collect()}
+    assert other != flags
+
+
+def test_config_errors_name_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="evaluate.budgets\\[1\\]: must be in"):
+        config_from_dict(raw_config("/a", "/b", budgets=[0.2, 1.5]))
+    with pytest.raises(ConfigError, match="evaluate.strategies\\[0\\]: must be one of"):
+        config_from_dict(raw_config("/a", "/b", strategies=["best"]))
+    assert main(["evaluate", "--set", "input.path=/a", "--set", "output.path=/b"]) == 2
