@@ -156,6 +156,11 @@ def evaluate(spark: SparkSession, cfg: PipelineConfig) -> pd.DataFrame:
     cfg.evaluate.require_label("evaluate")
     out = OutputLocation(cfg.output)
     _check_writable(spark, out, cfg)
+    if cfg.semdedup.enabled or cfg.clip_filter.enabled or cfg.embed.enabled:
+        log.warning(
+            "evaluate compares DBP-stage strategies only: embed, SemDeDup and the CLIP "
+            "filter are not run (point input at their output to include them)"
+        )
     split = split_rows(spark, cfg)
     log.info("evaluate: %s", split.counts)
     id_col, ev = cfg.input.id_column, cfg.evaluate

@@ -78,3 +78,35 @@ def test_semdedup_then_dbp_and_rethreshold(spark: SparkSession, tmp_path: Path) 
     doc = json.loads((tmp_path / "rethresholded" / "manifest.json").read_text())
     assert doc["semdedup"]["reused_from_previous_run"] and doc["config"]["semdedup"]["eps"] == 0.1
     assert doc["input"]["delta_version"] == first.manifest["input"]["delta_version"]
+
+
+def test_keep_by_run_and_rethreshold(spark: SparkSession, tmp_path: Path) -> None:
+    """keep_by through ``run`` (the column travels to SemDeDup) and ``rethreshold`` equal to a
+    fresh run at the new eps, with the survivor of every removed pair the larger ``pixels``."""
+    ids, x = with_near_duplicates(240, 8, seed=6)
+    path = write_input(spark, tmp_path / "plain", ids, x, partitions=2)
+    pixels = {
+        int(i): int(v)
+        for i, v in zip(ids, np.random.default_rng(6).integers(1, 99, len(ids)), strict=True)
+    }
+    table = spark.read.format("delta").load(path)
+    extra = spark.createDataFrame(list(pixels.items()), "id long, pixels int")
+    source = str(tmp_path / "in")
+    table.join(extra, "id").write.format("delta").save(source)
+    semdedup = {**SEMDEDUP, "keep_by": {"column": "pixels", "order": "desc"}}
+    run(spark, make_config(source, str(tmp_path / "a"), semdedup=semdedup))
+    fresh = make_config(source, str(tmp_path / "fresh"), semdedup={**semdedup, "eps": 0.1})
+    run(spark, fresh)
+    args = ["rethreshold", "--run", str(tmp_path / "a"), "--eps", "0.1"]
+    assert main([*args, "--output", str(tmp_path / "b")]) == 0
+    again, expected = (
+        decisions(spark, str(tmp_path / "b")),
+        decisions(spark, str(tmp_path / "fresh")),
+    )
+    assert again.equals(expected)
+    removed = expected[expected["reason"] == "semdedup"]
+    assert len(removed) > 0
+    assert all(
+        pixels[int(p)] >= pixels[int(i)]
+        for i, p in zip(removed["id"], removed["semdedup_partner"], strict=True)
+    )
