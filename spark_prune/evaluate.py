@@ -79,10 +79,11 @@ def is_test(id_col: str, fraction: float, seed: int) -> Column:
 
 @dataclass
 class Split:
-    train: DataFrame  # id, embedding, label (persisted)
+    train: DataFrame  # id, embedding, label
     test: DataFrame
     dim: int
     counts: dict[str, int]
+    cached: DataFrame  # both parts, persisted: unpersist() when done
 
 
 def split_rows(spark: SparkSession, cfg: PipelineConfig) -> Split:
@@ -105,7 +106,7 @@ def split_rows(spark: SparkSession, cfg: PipelineConfig) -> Split:
     counts = {"input": source.count(), "train": train.count(), "test": test.count()}
     if counts["train"] == 0 or counts["test"] == 0:
         raise ValueError(f"evaluate: need labelled rows in both parts, got {counts}")
-    return Split(train, test, dim, counts)
+    return Split(train, test, dim, counts, rows)
 
 
 @dataclass(frozen=True)
@@ -163,19 +164,32 @@ def evaluate(spark: SparkSession, cfg: PipelineConfig) -> pd.DataFrame:
         )
     split = split_rows(spark, cfg)
     log.info("evaluate: %s", split.counts)
+    try:
+        rows = _score_all(spark, cfg, split)
+    finally:
+        split.cached.unpersist()
+    table = pd.DataFrame(rows, columns=SCHEMA.fieldNames())
+    meta = {"tool": "spark_prune", "table": TABLE, "rows": split.counts, "seed": cfg.evaluate.seed}
+    out.write(spark.createDataFrame(table, SCHEMA).coalesce(1), TABLE, meta)
+    _write_figure(spark, out, table)
+    return table
+
+
+def _score_all(spark: SparkSession, cfg: PipelineConfig, split: Split) -> list[tuple[Any, ...]]:
+    """The probe on the whole train part, then on every strategy's subset at every budget."""
     id_col, ev = cfg.input.id_column, cfg.evaluate
     probe_cfg = ProbeConfig(ev.max_iter, ev.reg_param, ev.partitions)
     indexer = label_indexer(split.train, ev.label_column)
     train = prepare(split.train, indexer, cfg.input.embedding_column)
     test = prepare(split.test, indexer, cfg.input.embedding_column).persist()
-    rows = [_scored(FULL, 1.0, train, split.counts["train"], 0.0, test, id_col, probe_cfg)]
-    for subset in select_subsets(spark, split.train, cfg, split.dim):
-        if subset.kept_ids is None:
-            rows.append((subset.strategy, subset.budget, 0, None, None, 0.0))
-            continue
-        kept = train.join(subset.kept_ids, id_col, "left_semi")
-        rows.append(
-            _scored(
+    try:
+        rows = [_scored(FULL, 1.0, train, split.counts["train"], 0.0, test, id_col, probe_cfg)]
+        for subset in select_subsets(spark, split.train, cfg, split.dim):
+            if subset.kept_ids is None:
+                rows.append((subset.strategy, subset.budget, 0, None, None, 0.0))
+                continue
+            kept = train.join(subset.kept_ids, id_col, "left_semi")
+            scored = _scored(
                 subset.strategy,
                 subset.budget,
                 kept,
@@ -185,14 +199,10 @@ def evaluate(spark: SparkSession, cfg: PipelineConfig) -> pd.DataFrame:
                 id_col,
                 probe_cfg,
             )
-        )
-    test.unpersist()
-    split.train.unpersist()
-    table = pd.DataFrame(rows, columns=SCHEMA.fieldNames())
-    meta = {"tool": "spark_prune", "table": TABLE, "rows": split.counts, "seed": ev.seed}
-    out.write(spark.createDataFrame(table, SCHEMA).coalesce(1), TABLE, meta)
-    _write_figure(spark, out, table)
-    return table
+            rows.append(scored)
+        return rows
+    finally:
+        test.unpersist()
 
 
 def _scored(
