@@ -28,8 +28,9 @@ from spark_prune import dbp
 from spark_prune.assign import assign_clusters
 from spark_prune.config import ConfigError, DBPConfig, PipelineConfig
 from spark_prune.core.quotas import InfeasibleTargetError
-from spark_prune.io import OutputLocation, is_local_path, read_input, with_absolute_paths
+from spark_prune.io import OutputExistsError, OutputLocation, read_input, with_absolute_paths
 from spark_prune.kmeans import fit_kmeans
+from spark_prune.lake import write_text
 from spark_prune.probe import ProbeConfig, label_indexer, prepare, score_probe, train_probe
 from spark_prune.validate import (
     INVALID_DETAIL,
@@ -222,33 +223,27 @@ def _scored(
 
 
 def _check_writable(spark: SparkSession, out: OutputLocation, cfg: PipelineConfig) -> None:
-    ref = out.table_ref(TABLE)
-    exists = (
-        spark.catalog.tableExists(ref) if cfg.output.catalog_schema else _path_has_delta(spark, ref)
-    )
-    if exists and cfg.output.mode == "error":
-        raise FileExistsError(
-            f"output {ref!r} already exists; set output.mode=overwrite or choose another "
-            "output.path"
+    if out.table(TABLE).exists(spark) and cfg.output.mode == "error":
+        raise OutputExistsError(
+            f"output {out.table_ref(TABLE)!r} already exists; set output.mode=overwrite or "
+            "choose another output.path"
         )
 
 
-def _path_has_delta(spark: SparkSession, path: str) -> bool:
-    from pathlib import Path
-
-    if is_local_path(path):
-        return (Path(path.removeprefix("file:")) / "_delta_log").is_dir()
-    from delta.tables import DeltaTable
-
-    return bool(DeltaTable.isDeltaTable(spark, path))
-
-
 def _write_figure(spark: SparkSession, out: OutputLocation, table: pd.DataFrame) -> None:
-    from spark_prune.evaluation_figure import evaluation_page
-    from spark_prune.io import write_text
+    if out.cfg.path:
+        write_text(spark, f"{out.cfg.path.rstrip('/')}/evaluation.html", evaluation_page(table))
 
-    if cfg_path := out.cfg.path:
-        write_text(spark, f"{cfg_path.rstrip('/')}/evaluation.html", evaluation_page(table))
+
+def evaluation_page(table: pd.DataFrame) -> str:
+    """A standalone HTML page: the report's evaluation section alone."""
+    from spark_prune.report import CSS, evaluation_html
+
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>spark_prune evaluation</title><style>{CSS}</style></head><body>"
+        f"<h1>spark_prune evaluation</h1>{evaluation_html(table)}</body></html>\n"
+    )
 
 
 def format_table(table: pd.DataFrame) -> str:

@@ -1,35 +1,43 @@
-"""The evaluation's figure and table in HTML: a section of the run report (when the output
-holds an ``evaluation`` table) and the standalone ``evaluation.html`` that evaluate writes."""
+"""The evaluation's figure and table rows, for the run report's evaluation section (when the
+output holds an ``evaluation`` table) and the standalone ``evaluation.html`` that evaluate
+writes. No HTML here: the report's helpers turn these into a page section."""
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Any
 
 import pandas as pd
 from pyspark.sql import SparkSession
 
-from spark_prune.report import CSS, Section, figure_html, html_table, new_figure
+from spark_prune.lake import DeltaLocation
 
 TABLE = "evaluation"  # spark_prune.evaluate.TABLE (not imported: that pulls in Spark ML)
 FULL = "full"
+TITLE = "Strategies compared (linear probe)"
+NOTE = (
+    "A linear probe (multinomial logistic regression on the embedding) trained on each "
+    "strategy's subset of the train part and scored on the test part."
+)
+HEADER = ["strategy", "budget", "rows kept", "accuracy", "macro-F1", "seconds"]
 
 
 def accuracy_figure(table: pd.DataFrame) -> Any:
     """Accuracy vs budget, one line per strategy; the whole-train ``full`` line dashed."""
-    fig = new_figure(7.5, 4.2)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.2), dpi=100, layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
-    budgets = sorted(table.loc[table["strategy"] != FULL, "budget"].unique())
-    for strategy, rows in table[table["strategy"] != FULL].groupby("strategy", sort=False):
+    pruned = table[table["strategy"] != FULL]
+    for strategy, rows in pruned.groupby("strategy", sort=True):
         rows = rows.dropna(subset=["accuracy"]).sort_values("budget")
         ax.plot(rows["budget"], rows["accuracy"], marker="o", label=str(strategy))
     full = table[table["strategy"] == FULL].dropna(subset=["accuracy"])
-    if len(full) and budgets:
+    if len(full) and len(pruned):
         ax.hlines(
             float(full["accuracy"].iloc[0]),
-            min(budgets),
-            max(budgets),
+            float(pruned["budget"].min()),
+            float(pruned["budget"].max()),
             colors="black",
             linestyles="dashed",
             label="full (all train rows)",
@@ -41,9 +49,9 @@ def accuracy_figure(table: pd.DataFrame) -> Any:
     return fig
 
 
-def evaluation_body(table: pd.DataFrame) -> str:
-    """The figure and the table as HTML."""
-    rows = [
+def table_rows(table: pd.DataFrame) -> list[list[str]]:
+    """The table's cells as text, in :func:`sort_table` order (see ``HEADER``)."""
+    return [
         [
             r.strategy,
             f"{r.budget:.2f}",
@@ -52,33 +60,12 @@ def evaluation_body(table: pd.DataFrame) -> str:
             _num(r.macro_f1),
             f"{r.seconds:.1f}",
         ]
-        for r in table.itertuples(index=False)
+        for r in sort_table(table).itertuples(index=False)
     ]
-    header = ["strategy", "budget", "rows kept", "accuracy", "macro-F1", "seconds"]
-    figure = figure_html(accuracy_figure(table), "accuracy vs budget per strategy")
-    note = (
-        "<p class='note'>A linear probe (multinomial logistic regression on the embedding) "
-        "trained on each strategy's subset of the train part and scored on the test part.</p>"
-    )
-    return figure + note + html_table(header, rows, numeric=(1, 2, 3, 4, 5))
 
 
 def _num(value: Any) -> str:
     return "infeasible" if value is None or math.isnan(value) else f"{value:.4f}"
-
-
-def evaluation_section(spark: SparkSession, run_path: str) -> Section | None:
-    """The report's evaluation section, or None when ``<run>/evaluation`` does not exist."""
-    from spark_prune.evaluate import _path_has_delta
-
-    path = f"{run_path.rstrip('/')}/{TABLE}"
-    if not _path_has_delta(spark, path):
-        return None
-    return Section(
-        "evaluation",
-        "Strategies compared (linear probe)",
-        evaluation_body(sort_table(spark.read.format("delta").load(path).toPandas())),
-    )
 
 
 def sort_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -87,11 +74,9 @@ def sort_table(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(_r=rank).sort_values(["_r", "strategy", "budget"]).drop(columns="_r")
 
 
-def evaluation_page(table: pd.DataFrame) -> str:
-    """A standalone HTML page of the evaluation."""
-    title = "spark_prune evaluation"
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>{evaluation_body(table)}</body></html>\n"
-    )
+def read_evaluation(spark: SparkSession, run_path: str) -> pd.DataFrame | None:
+    """``<run>/evaluation`` as pandas (a few dozen rows), or None when there is none."""
+    table = DeltaLocation(f"{run_path.rstrip('/')}/{TABLE}")
+    if not table.exists(spark):
+        return None
+    return table.read(spark).toPandas()

@@ -24,7 +24,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from spark_prune.demo_data import unpack_deb
-from spark_prune.io import absolute_local_path, delta_version
+from spark_prune.io import absolute_local_path
+from spark_prune.lake import DeltaLocation
 
 PACKAGE = "dataset-fashion-mnist"
 DATA_SUBDIR = Path("usr/share/datasets/fashion-mnist")
@@ -126,8 +127,9 @@ def build_fashion_mnist_table(
     emb = embed_pixels(pixels[:rows], mean, basis)
     fingerprint = hashlib.sha256(emb.tobytes() + labels[:rows].tobytes()).hexdigest()[:16]
     info: dict[str, Any] = {"rows": rows, "components": components, "path": out_path}
-    if _stored_fingerprint(spark, out_path) == fingerprint:
-        return {**info, "written": False, "delta_version": delta_version(spark, out_path, False)}
+    table = DeltaLocation(out_path)
+    if table.exists(spark) and table.last_user_metadata(spark).get("fingerprint") == fingerprint:
+        return {**info, "written": False, "delta_version": table.latest_version(spark)}
     frame = pd.DataFrame(
         {
             "id": np.arange(rows, dtype=np.int64),
@@ -136,24 +138,9 @@ def build_fashion_mnist_table(
             "image_emb": list(emb),
         }
     )
-    (
-        spark.createDataFrame(frame, SCHEMA)
-        .repartition(max(1, rows // ROWS_PER_PARTITION))
-        .write.format("delta")
-        .mode("overwrite")
-        .option("overwriteSchema", "true")
-        .option("userMetadata", f"spark_prune fashion-mnist {fingerprint}")
-        .save(out_path)
-    )
-    return {**info, "written": True, "delta_version": delta_version(spark, out_path, False)}
-
-
-def _stored_fingerprint(spark: SparkSession, path: str) -> str | None:
-    if not (Path(path) / "_delta_log").is_dir():
-        return None
-    row = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").collect()[0]
-    meta = row["userMetadata"] or ""
-    return meta.rsplit(" ", 1)[-1] if meta.startswith("spark_prune fashion-mnist ") else None
+    df = spark.createDataFrame(frame, SCHEMA).repartition(max(1, rows // ROWS_PER_PARTITION))
+    version = table.write(df, {"spark_prune": "fashion-mnist", "fingerprint": fingerprint})
+    return {**info, "written": True, "delta_version": version}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,9 @@ from pyspark.sql import types as T
 
 from spark_prune import manifest as manifest_io
 from spark_prune.config import InputConfig
-from spark_prune.io import is_table_name, read_input, write_text
+from spark_prune.decisions import count_reasons
+from spark_prune.io import read_input
+from spark_prune.lake import is_table_name, write_text
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +103,6 @@ def write_report(
         thumbnails_section(spark, tables, thumbnails_column, max_clusters_shown),
         manifest_section(tables.manifest),
     ]
-    from spark_prune.evaluation_figure import evaluation_section
-
     evaluation = evaluation_section(spark, run_path)
     if evaluation is not None:
         sections.insert(-1, evaluation)
@@ -169,7 +169,7 @@ def counts_section(tables: RunTables) -> Section:
     """Rows per stage from the manifest (recomputed from ``decisions`` when missing)."""
     counts = dict(tables.manifest.get("counts") or {})
     if not counts:
-        counts = manifest_io.count_reasons(tables.decisions)
+        counts = count_reasons(tables.decisions)
     total = max(int(counts.get("input", 0)), 1)
     ordered = [s for s in STAGES if s in counts] + sorted(set(counts) - set(STAGES))
     rows = [
@@ -640,6 +640,24 @@ def manifest_section(doc: dict[str, Any]) -> Section:
 def _output_versions(doc: dict[str, Any]) -> str:
     outputs = doc.get("outputs") or {}
     return ", ".join(f"{name} v{out.get('delta_version')}" for name, out in outputs.items())
+
+
+def evaluation_section(spark: SparkSession, run_path: str) -> Section | None:
+    """``spark-prune evaluate``'s figure and table, when the run's output holds one."""
+    from spark_prune import evaluation_figure as ev
+
+    table = ev.read_evaluation(spark, run_path)
+    if table is None:
+        return None
+    return Section("evaluation", ev.TITLE, evaluation_html(table))
+
+
+def evaluation_html(table: pd.DataFrame) -> str:
+    from spark_prune import evaluation_figure as ev
+
+    figure = figure_html(ev.accuracy_figure(table), "accuracy vs budget per strategy")
+    rows = html_table(ev.HEADER, ev.table_rows(table), numeric=(1, 2, 3, 4, 5))
+    return f"{figure}<p class='note'>{html.escape(ev.NOTE)}</p>{rows}"
 
 
 def html_table(

@@ -17,7 +17,7 @@ from spark_prune.config import ConfigError, config_from_dict
 from spark_prune.evaluate import FULL, is_test, select_subsets, split_rows, strategy_config
 from spark_prune.fashion_mnist import build_fashion_mnist_table
 from spark_prune.pipeline import run
-from spark_prune.report import write_report
+from spark_prune.report import evaluation_section, write_report
 from tests.embed_fixtures import data_cache
 
 ROWS = 3_000
@@ -140,8 +140,7 @@ def test_subsets_are_what_run_keeps(spark: SparkSession, fashion: str, tmp_path:
         ours = subsets[strategy].kept_ids
         assert ours is not None
         assert sorted(r.id for r in kept.collect()) == sorted(r.id for r in ours.collect())
-    from spark_prune.evaluation_figure import evaluation_section
-
+    split.cached.unpersist()
     assert evaluation_section(spark, str(tmp_path / "run_dbp")) is None
 
 
