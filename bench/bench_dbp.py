@@ -210,8 +210,10 @@ def main() -> None:
     for rows, memory in ((args.rows, spark_memory), (args.small_rows, small_memory)):
         if memory is not None:
             python, jvm = memory.peak["driver_python"] / mib, memory.peak["jvm"] / mib
-            print(f"peak RSS, Spark driver at {rows:,} rows: python {python:,.0f} MiB, "
-                  f"JVM {jvm:,.0f} MiB")
+            print(
+                f"peak RSS, Spark driver at {rows:,} rows: python {python:,.0f} MiB, "
+                f"JVM {jvm:,.0f} MiB"
+            )
     print(json.dumps({"spark": spark_times, "single": numpy_times}))
 
 

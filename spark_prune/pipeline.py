@@ -167,8 +167,12 @@ def embed_only(spark: SparkSession, cfg: PipelineConfig) -> dict[str, Any]:
     cfg = embed_with_cache(with_absolute_paths(cfg))
     source, version = read_input(spark, cfg.input)
     _, info = embed(spark, source, cfg.embed, cfg.input.id_column)
-    return {"input": cfg.input.path, "input_version": version,
-            "cache": cfg.embed.cache_path, **info}
+    return {
+        "input": cfg.input.path,
+        "input_version": version,
+        "cache": cfg.embed.cache_path,
+        **info,
+    }
 
 
 def _with_detail(source: DataFrame, cfg: PipelineConfig, dim: int) -> DataFrame:
