@@ -28,7 +28,8 @@ from peak_memory import PeakMemory  # bench/ is on sys.path when a script here r
 
 from spark_prune import dbp as dbp_stage
 from spark_prune.assign import nearest_centroids
-from spark_prune.config import DBPConfig, KMeansConfig, config_from_dict
+from spark_prune.config import DBPConfig, KMeansConfig
+from spark_prune.config_loader import config_from_dict
 from spark_prune.kmeans import fit_spherical_kmeans, sample_size_for
 from spark_prune.quotas import (
     cluster_probabilities,

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from spark_prune.config import ConfigError, PipelineConfig, load_config
+from spark_prune.config import ConfigError, PipelineConfig
+from spark_prune.config_loader import load_config
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from spark_prune.cli import add_overrides, configure_logging
-from spark_prune.config import PipelineConfig, load_config
+from spark_prune.config import PipelineConfig
+from spark_prune.config_loader import load_config
 
 log = logging.getLogger("spark_prune.demo")
 

@@ -8,7 +8,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_prune.config import ConfigError, PipelineConfig, apply_override, config_from_dict
+from spark_prune.config import ConfigError, PipelineConfig
+from spark_prune.config_loader import apply_override, config_from_dict
 
 STORED_COLUMNS = ("semdedup_cluster_id", "semdedup_dist", "semdedup_max_sim", "semdedup_partner")
 
@@ -30,6 +31,9 @@ def rethreshold_config(
             "embeddings table instead"
         )
     raw["semdedup"] = {**raw["semdedup"], "eps": eps}
+    kmeans = raw["semdedup"].get("kmeans") or {}
+    if kmeans.get("k") == 0:  # manifests written before `k: auto` spelt it 0
+        raw["semdedup"]["kmeans"] = {**kmeans, "k": "auto"}
     raw["output"] = {**raw["output"], "path": output_path, "mode": "error"}
     for item in overrides:
         apply_override(raw, item)

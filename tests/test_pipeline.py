@@ -11,7 +11,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from spark_prune.config import config_from_dict
+from spark_prune.config_loader import config_from_dict
 from spark_prune.io import OutputExistsError
 from spark_prune.pipeline import run
 from spark_prune.quotas import InfeasibleTargetError

@@ -16,7 +16,7 @@ pytest.importorskip("open_clip")
 
 from pyspark.sql import SparkSession
 
-from spark_prune.config import config_from_dict
+from spark_prune.config_loader import config_from_dict
 from spark_prune.demo_data import build_sample_lakehouse
 from spark_prune.embed.offline import OFFLINE_MODEL
 from spark_prune.pipeline import run
