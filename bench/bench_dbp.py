@@ -30,6 +30,7 @@ from spark_prune import dbp as dbp_stage
 from spark_prune.assign import nearest_centroids
 from spark_prune.config import DBPConfig, KMeansConfig
 from spark_prune.config_loader import config_from_dict
+from spark_prune.demo.synthetic import write_parquet_embeddings
 from spark_prune.kmeans import fit_spherical_kmeans, sample_size_for
 from spark_prune.quotas import (
     cluster_probabilities,
@@ -38,7 +39,6 @@ from spark_prune.quotas import (
     lower_bounds,
     solve_quotas,
 )
-from spark_prune.synthetic import write_parquet_embeddings
 from spark_prune.vectors import arrow_list_to_matrix
 
 

@@ -106,15 +106,15 @@ def plain_loop(
     import torch
     from PIL import Image
 
-    from spark_prune.embed.offline import (
+    from spark_prune.demo.offline_model import (
         IMAGENET_MEAN,
         IMAGENET_STD,
         OFFLINE_MODEL,
-        register_offline_config,
+        write_model_config,
     )
 
     torch.set_num_threads(1)
-    register_offline_config()
+    open_clip.add_model_config(write_model_config(Path(checkpoint).parent))
     model, _, preprocess = open_clip.create_model_and_transforms(
         OFFLINE_MODEL, pretrained=str(checkpoint), image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, Literal
 
 
@@ -203,6 +204,7 @@ class EmbedConfig:
     model: str = "ViT-B-32"
     pretrained: str | None = None
     checkpoint: str | None = None
+    model_config: str | None = None
     image_column: str | None = "image"
     image_kind: Literal["bytes", "path"] = "bytes"
     text_column: str | None = "caption"
@@ -229,6 +231,11 @@ class EmbedConfig:
             self.pretrained is None or self.checkpoint is None,
             f"{key}.checkpoint",
             "set pretrained or checkpoint, not both",
+        )
+        _check(
+            self.model_config is None or PurePath(self.model_config).name == f"{self.model}.json",
+            f"{key}.model_config",
+            f"must be a file named {self.model}.json (open_clip names a model by its config file)",
         )
 
 

@@ -11,7 +11,7 @@ from pyspark.sql import types as T
 
 from spark_prune.config import PipelineConfig
 from spark_prune.config_loader import config_from_dict
-from spark_prune.synthetic import clustered_embeddings
+from spark_prune.demo.synthetic import clustered_embeddings
 
 SCHEMA = T.StructType(
     [

@@ -45,6 +45,14 @@ def test_missing_input_path_is_named() -> None:
         load_config(overrides=["output.path=/x"])
 
 
+def test_model_config_file_is_named_after_the_model() -> None:
+    embed = [*MINIMAL, "embed.enabled=true", "embed.pretrained=tag", "embed.model=my-clip"]
+    cfg = load_config(overrides=[*embed, "embed.model_config=/models/my-clip.json"])
+    assert cfg.embed.model_config == "/models/my-clip.json"
+    with pytest.raises(ConfigError, match="embed.model_config: must be a file named my-clip.json"):
+        load_config(overrides=[*embed, "embed.model_config=/models/other.json"])
+
+
 def test_semdedup_k_is_auto_or_an_integer() -> None:
     assert load_config(overrides=[*MINIMAL, "semdedup.kmeans.k=auto"]).semdedup.kmeans.k == "auto"
     cfg = load_config(overrides=[*MINIMAL, "semdedup.kmeans.k=12"])
