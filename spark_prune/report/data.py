@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_prune import contract
 from spark_prune import manifest as manifest_io
 from spark_prune.config import InputConfig
 from spark_prune.images import THUMB_PX, thumbnail_png
@@ -27,21 +28,12 @@ from spark_prune.io import is_table_name, read_input
 
 log = logging.getLogger(__name__)
 
-STAGES = ("input", "invalid", "semdedup", "clip_score", "dbp", "kept")
+STAGES = ("input", *contract.REASONS, "kept")
 THUMBS_PER_SIDE = 8
 SEMDEDUP_PAIRS = 8
 HIST_BINS = 60
-CLUSTER_COLUMNS = (
-    "cluster_id",
-    "size",
-    "d_intra",
-    "d_inter",
-    "complexity",
-    "p",
-    "quota",
-    "kept",
-    "capped",
-    "at_lower_bound",
+CLUSTER_COLUMNS = tuple(  # the clusters table without its vectors and solver internals
+    c for c in contract.CLUSTER_COLUMNS if c not in ("centroid", "quota_continuous", "lower_bound")
 )
 THUMB_SCHEMA = T.StructType(
     [T.StructField("id", T.StringType()), T.StructField("thumb", T.BinaryType())]
@@ -69,13 +61,13 @@ def load_run(spark: SparkSession, run_path: str) -> RunTables:
     even if the location was written again later.
     """
     root = run_path.rstrip("/")
-    doc = manifest_io.read(spark, f"{root}/manifest.json")
+    doc = manifest_io.read(spark, f"{root}/{contract.MANIFEST_FILE}")
     id_column = (doc.get("input") or {}).get("id_column") or "id"
     return RunTables(
         run_path=root,
         manifest=doc,
-        decisions=_output_table(spark, doc, root, "decisions"),
-        clusters=_output_table(spark, doc, root, "clusters"),
+        decisions=_output_table(spark, doc, root, contract.DECISIONS),
+        clusters=_output_table(spark, doc, root, contract.CLUSTERS),
         id_column=id_column,
     )
 
@@ -126,9 +118,9 @@ def to_pandas(df: DataFrame) -> pd.DataFrame:
 def cluster_frame(tables: RunTables) -> pd.DataFrame:
     """The clusters table without centroids (k rows), with ``kept_fraction``."""
     present = [c for c in CLUSTER_COLUMNS if c in tables.clusters.columns]
-    frame = to_pandas(tables.clusters.select(*present).orderBy("cluster_id"))
+    frame = to_pandas(tables.clusters.select(*present).orderBy(contract.CLUSTER_ID))
     if not frame.empty:
-        frame["kept_fraction"] = frame["kept"] / frame["size"].clip(lower=1)
+        frame["kept_fraction"] = frame[contract.KEPT] / frame["size"].clip(lower=1)
     return frame
 
 
@@ -157,9 +149,11 @@ def similarity_histogram(
 ) -> Histogram:
     """Bins of ``semdedup_max_sim`` computed with a Spark ``groupBy``; ``cut`` is a bin edge."""
     empty = Histogram(pd.DataFrame(columns=["lo", "hi", "count"]))
-    if "semdedup_max_sim" not in decisions.columns:
+    if contract.SEMDEDUP_MAX_SIM not in decisions.columns:
         return empty
-    sims = decisions.select(F.col("semdedup_max_sim").alias("s")).filter(F.col("s").isNotNull())
+    sims = decisions.select(F.col(contract.SEMDEDUP_MAX_SIM).alias("s")).filter(
+        F.col("s").isNotNull()
+    )
     above = F.sum((F.col("s") > F.lit(cut if cut is not None else float("inf"))).cast("long"))
     row = sims.agg(F.min("s").alias("lo"), F.max("s").alias("hi"), above.alias("n")).first()
     if row is None or row["lo"] is None:
@@ -212,24 +206,30 @@ def largest_clusters(clusters: DataFrame, limit: int) -> list[int]:
     """The ids of the ``limit`` largest clusters, largest first (ties by id)."""
     if limit <= 0:
         return []
-    top = clusters.select("cluster_id", "size").orderBy(F.desc("size"), "cluster_id").limit(limit)
-    return [int(r["cluster_id"]) for r in top.collect()]
+    top = (
+        clusters.select(contract.CLUSTER_ID, "size")
+        .orderBy(F.desc("size"), contract.CLUSTER_ID)
+        .limit(limit)
+    )
+    return [int(r[contract.CLUSTER_ID]) for r in top.collect()]
 
 
 def pick_thumbnail_rows(
     decisions: DataFrame, id_column: str, cluster_ids: Sequence[int]
 ) -> DataFrame:
     """Up to ``THUMBS_PER_SIDE`` kept and removed rows per shown cluster, by rank_in_cluster."""
-    side = Window.partitionBy("cluster_id", "kept").orderBy("rank_in_cluster", id_column)
+    side = Window.partitionBy(contract.CLUSTER_ID, contract.KEPT).orderBy(
+        contract.RANK_IN_CLUSTER, id_column
+    )
     return (
-        decisions.filter(F.col("cluster_id").isin(list(cluster_ids)))
+        decisions.filter(F.col(contract.CLUSTER_ID).isin(list(cluster_ids)))
         .select(
             F.col(id_column).alias("id"),
-            "cluster_id",
-            "kept",
-            "reason",
-            "rank_in_cluster",
-            "dist",
+            contract.CLUSTER_ID,
+            contract.KEPT,
+            contract.REASON,
+            contract.RANK_IN_CLUSTER,
+            contract.DIST,
         )
         .withColumn("n", F.row_number().over(side))
         .filter(F.col("n") <= THUMBS_PER_SIDE)
@@ -247,16 +247,16 @@ def semdedup_pairs(tables: RunTables, images: DataFrame) -> Gallery:
     """SemDeDup removals nearest the threshold (``id``, ``partner``, ``semdedup_max_sim``)
     and thumbnails of both sides; empty when SemDeDup did not record partners."""
     decisions = tables.decisions
-    if "semdedup_partner" not in decisions.columns:
+    if contract.SEMDEDUP_PARTNER not in decisions.columns:
         return Gallery()
     pairs = (
-        decisions.filter(F.col("reason") == "semdedup")
+        decisions.filter(F.col(contract.REASON) == contract.SEMDEDUP)
         .select(
             F.col(tables.id_column).alias("id"),
-            F.col("semdedup_partner").alias("partner"),
-            "semdedup_max_sim",
+            F.col(contract.SEMDEDUP_PARTNER).alias("partner"),
+            contract.SEMDEDUP_MAX_SIM,
         )
-        .orderBy("semdedup_max_sim", "id")
+        .orderBy(contract.SEMDEDUP_MAX_SIM, "id")
         .limit(SEMDEDUP_PAIRS)
         .collect()
     )
