@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from pyspark.sql import SparkSession
 
-from spark_prune.manifest import CLUSTER_SCHEMA
+from spark_prune.contract import CLUSTERS_SCHEMA
 from spark_prune.report.data import load_run
 from spark_prune.report.html import (
     Section,
@@ -23,7 +23,7 @@ from tests.run_fixture import (
 
 def test_cluster_sections_when_dbp_did_not_run(spark: SparkSession, shared_run: FixtureRun) -> None:
     tables = load_run(spark, shared_run.path)
-    tables.clusters = spark.createDataFrame([], CLUSTER_SCHEMA)
+    tables.clusters = spark.createDataFrame([], CLUSTERS_SCHEMA)
     (section,) = cluster_sections(tables)
     assert section.anchor == "clusters" and "DBP did not run" in section.body
     assert "No DBP clusters to show" in thumbnails_section(spark, tables, "image", 6).body

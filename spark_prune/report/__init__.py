@@ -15,7 +15,7 @@ import logging
 
 from pyspark.sql import SparkSession
 
-from spark_prune.io import write_text
+from spark_prune.lake import write_text
 from spark_prune.report.data import load_run
 from spark_prune.report.html import (
     cluster_sections,

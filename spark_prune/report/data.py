@@ -21,10 +21,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune import contract
-from spark_prune import manifest as manifest_io
 from spark_prune.config import InputConfig
+from spark_prune.decisions import count_reasons
 from spark_prune.images import THUMB_PX, thumbnail_png
-from spark_prune.io import is_table_name, read_input
+from spark_prune.io import read_input
+from spark_prune.runs import open_run
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ THUMB_SCHEMA = T.StructType(
 
 @dataclass
 class RunTables:
-    """A run's manifest and Delta tables, as found under its output path."""
+    """What the report reads of a run: its manifest, ``decisions`` and ``clusters``."""
 
     run_path: str
     manifest: dict[str, Any]
@@ -54,35 +55,18 @@ class RunTables:
 # ---------------------------------------------------------------- loading
 
 
-def load_run(spark: SparkSession, run_path: str) -> RunTables:
-    """The manifest under ``run_path`` and the ``decisions`` and ``clusters`` tables it names.
-
-    Tables are read at the Delta versions the manifest recorded, so the page matches the run
-    even if the location was written again later.
-    """
-    root = run_path.rstrip("/")
-    doc = manifest_io.read(spark, f"{root}/{contract.MANIFEST_FILE}")
-    id_column = (doc.get("input") or {}).get("id_column") or "id"
+def load_run(spark: SparkSession, run_location: str) -> RunTables:
+    """The run at ``run_location`` (see :func:`spark_prune.runs.open_run`): its manifest and
+    its ``decisions`` and ``clusters`` tables at the Delta versions the manifest recorded, so
+    the page matches the run even if the location was written again later."""
+    run = open_run(spark, run_location)
     return RunTables(
-        run_path=root,
-        manifest=doc,
-        decisions=_output_table(spark, doc, root, contract.DECISIONS),
-        clusters=_output_table(spark, doc, root, contract.CLUSTERS),
-        id_column=id_column,
+        run_path=run.location,
+        manifest=run.manifest,
+        decisions=run.table(contract.DECISIONS),
+        clusters=run.table(contract.CLUSTERS),
+        id_column=run.id_column,
     )
-
-
-def _output_table(spark: SparkSession, doc: dict[str, Any], root: str, name: str) -> DataFrame:
-    """A run table where the manifest says it is (path or catalog name), at its version."""
-    output = (doc.get("outputs") or {}).get(name) or {}
-    location, version = output.get("location"), output.get("delta_version")
-    if location and is_table_name(location):
-        suffix = f" VERSION AS OF {int(version)}" if version is not None else ""
-        return spark.sql(f"SELECT * FROM {location}{suffix}")
-    reader = spark.read.format("delta")
-    if version is not None:
-        reader = reader.option("versionAsOf", int(version))
-    return reader.load(location or f"{root}/{name}")
 
 
 def input_table(spark: SparkSession, doc: dict[str, Any]) -> DataFrame | None:
@@ -107,7 +91,7 @@ def input_table(spark: SparkSession, doc: dict[str, Any]) -> DataFrame | None:
 def stage_counts(tables: RunTables) -> dict[str, Any]:
     """Rows per stage from the manifest (recomputed from ``decisions`` when missing)."""
     counts = dict(tables.manifest.get("counts") or {})
-    return counts or manifest_io.count_reasons(tables.decisions)
+    return counts or count_reasons(tables.decisions)
 
 
 def to_pandas(df: DataFrame) -> pd.DataFrame:

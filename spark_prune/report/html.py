@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 from pyspark.sql import SparkSession
 
+from spark_prune import contract
 from spark_prune.report import data, figures
 from spark_prune.report.data import STAGES, THUMBS_PER_SIDE, Gallery, RunTables
 
@@ -149,9 +150,9 @@ def _cluster_gallery(shown: Sequence[int], gallery: Gallery | None) -> str:
         return "<p class='note'>No DBP clusters to show.</p>"
     blocks = []
     for cluster_id in shown:
-        mine = [r for r in gallery.rows if r["cluster_id"] == cluster_id]
-        kept = [r for r in mine if r["kept"]]
-        removed = [r for r in mine if not r["kept"]]
+        mine = [r for r in gallery.rows if r[contract.CLUSTER_ID] == cluster_id]
+        kept = [r for r in mine if r[contract.KEPT]]
+        removed = [r for r in mine if not r[contract.KEPT]]
         blocks.append(
             f"<div class='cluster'><h3>cluster {cluster_id}</h3>"
             f"<div class='side'><h4>kept (farthest from centroid first)</h4>"
@@ -169,7 +170,8 @@ def _semdedup_gallery(pairs: Gallery) -> str:
     if not pairs.rows:
         return ""
     cells = "".join(
-        _pair_cell(r["id"], r["partner"], r["semdedup_max_sim"], pairs.thumbs) for r in pairs.rows
+        _pair_cell(r["id"], r["partner"], r[contract.SEMDEDUP_MAX_SIM], pairs.thumbs)
+        for r in pairs.rows
     )
     return (
         "<h3>SemDeDup: removed rows nearest the threshold, beside their partner</h3>"
@@ -189,12 +191,13 @@ def _pair_cell(removed: Any, partner: Any, sim: float, thumbs: dict[str, str]) -
 def _strip(rows: Sequence[Any], thumbs: dict[str, str]) -> str:
     if not rows:
         return "<p class='note'>none</p>"
-    ordered = sorted(rows, key=lambda r: (r["rank_in_cluster"] is None, r["rank_in_cluster"]))
+    rank = contract.RANK_IN_CLUSTER
+    ordered = sorted(rows, key=lambda r: (r[rank] is None, r[rank]))
     cells = []
     for r in ordered:
-        label = f"id {r['id']} · rank {r['rank_in_cluster']}"
-        if r["reason"]:
-            label += f" · {r['reason']}"
+        label = f"id {r['id']} · rank {r[rank]}"
+        if r[contract.REASON]:
+            label += f" · {r[contract.REASON]}"
         cells.append(_img(thumbs.get(str(r["id"])), label))
     return f"<div class='strip'>{''.join(cells)}</div>"
 
