@@ -44,6 +44,10 @@ def test_yaml_file_and_overrides(tmp_path: Path) -> None:
         ("input.format=csv", "input.format: must be one of"),
         ("clip_filter.enabled=true", "clip_filter.threshold: set exactly one"),
         ("nonsense", "expected key=value"),
+        ("dbp.kmeans.method=gpu", "dbp.kmeans.method: must be one of driver, distributed, auto"),
+        ("semdedup.kmeans.method=x", "semdedup.kmeans.method: must be one of driver"),
+        ("semdedup.kmeans.driver_max_work=0", "semdedup.kmeans.driver_max_work: must be >= 1"),
+        ("semdedup.split_rows=-1", "semdedup.split_rows: must be >= 0"),
     ],
 )
 def test_bad_values_name_the_key(override: str, message: str) -> None:
