@@ -1,7 +1,8 @@
 """SemDeDup on Spark: fit, assign, then the exact kernel (``core.semdedup_kernel``) per cluster.
 
 The rule and its numerics are documented in ``spark_prune.core.semdedup_kernel``; this module
-only moves rows: every cluster's rows go to one ``applyInArrow`` call.
+only moves rows: every cluster's rows go to one ``applyInArrow`` call, except clusters expected
+to exceed ``split_rows``, which ``semdedup_split`` spreads over many tasks (same decisions).
 """
 
 from __future__ import annotations
