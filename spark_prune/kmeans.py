@@ -123,7 +123,11 @@ def fit_kmeans(
     df: DataFrame, id_col: str, emb_col: str, dim: int, n_rows: int, cfg: KMeansConfig
 ) -> KMeansResult:
     """Sample valid rows of ``df`` (embeddings already validated) and fit centroids."""
-    return fit_kmeans_sized(df, id_col, emb_col, dim, n_rows, cfg)[0]
+    if choose_method(cfg, n_rows) == "distributed":
+        from spark_prune.kmeans_distributed import fit_distributed
+
+        return fit_distributed(df, id_col, emb_col, dim, n_rows, cfg)[0]
+    return fit_kmeans_on_sample(df, id_col, emb_col, dim, n_rows, cfg)[0]
 
 
 def fit_kmeans_sized(

@@ -102,7 +102,8 @@ def test_spark_split_decisions_identical(spark: SparkSession, order: str) -> Non
         enabled=True, eps=0.05, order=order, block_size=16, kmeans=KMeansConfig(k=2, iterations=10)
     )
     results = []
-    for split_rows, partitions in ((0, 3), (40, 2), (100, 5)):
+    runs = ((0, 3), (40, 2), (100, 5)) if order == "hard" else ((0, 3), (40, 2))
+    for split_rows, partitions in runs:
         cfg = SemDedupConfig(**{**base.__dict__, "split_rows": split_rows})
         result, info = semdedup(frame(spark, x, partitions), cfg, "id", "image_emb", 8, 300)
         results.append((result.orderBy("id").toPandas(), info))
