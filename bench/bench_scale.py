@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 from bench_semdedup import make_rows, quality, spark_run, write_parquet
 
-from spark_prune.config import KMeansConfig, SemDedupConfig
+from spark_prune.config import SemDedupConfig, SemDedupKMeansConfig
 
 
 def run_once(data: str, cfg: SemDedupConfig, args: argparse.Namespace) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def run_once(data: str, cfg: SemDedupConfig, args: argparse.Namespace) -> dict[s
 def kmeans_compare(args: argparse.Namespace, data: str, truth: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for method in ("driver", "distributed"):
-        km = KMeansConfig(k=args.k, iterations=args.iterations, method=method)  # type: ignore[arg-type]
+        km = SemDedupKMeansConfig(k=args.k, iterations=args.iterations, method=method)  # type: ignore[arg-type]
         cfg = SemDedupConfig(enabled=True, eps=args.eps, block_size=args.block_size, kmeans=km)
         run = run_once(data, cfg, args)
         recall, precision = quality(run.pop("removed_ids"), truth)
@@ -67,7 +67,7 @@ def split_compare(args: argparse.Namespace, data: str, truth: Any) -> dict[str, 
             eps=args.eps,
             block_size=args.block_size,
             split_rows=split_rows,
-            kmeans=KMeansConfig(k=1, iterations=1),
+            kmeans=SemDedupKMeansConfig(k=1, iterations=1),
         )
         run = run_once(data, cfg, args)
         recall, precision = quality(run.pop("removed_ids"), truth)

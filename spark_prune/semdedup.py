@@ -11,7 +11,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_prune import contract
 from spark_prune.assign import assign_clusters
 from spark_prune.config import SemDedupConfig
 from spark_prune.core.ordering import check_order
@@ -38,10 +38,10 @@ from spark_prune.semdedup_split import big_clusters, dedup_with_split
 
 log = logging.getLogger(__name__)
 
-CLUSTER_COL = "semdedup_cluster_id"
-DIST_COL = "semdedup_dist"
-MAX_SIM_COL = "semdedup_max_sim"
-PARTNER_COL = "semdedup_partner"
+CLUSTER_COL = contract.SEMDEDUP_CLUSTER_ID
+DIST_COL = contract.SEMDEDUP_DIST
+MAX_SIM_COL = contract.SEMDEDUP_MAX_SIM
+PARTNER_COL = contract.SEMDEDUP_PARTNER
 REMOVED_COL = "semdedup_removed"
 ORDER_KEY = "_semdedup_order_key"
 EMB_BYTES = "_semdedup_embedding"
@@ -63,7 +63,8 @@ def apply_eps(decisions: DataFrame, eps: float, out_col: str = REMOVED_COL) -> D
 
 
 def default_k(cfg: SemDedupConfig, n_rows: int) -> int:
-    if cfg.kmeans.k > 0:
+    """``semdedup.kmeans.k``, or for ``auto`` ceil(rows / rows_per_cluster) (at least 1)."""
+    if isinstance(cfg.kmeans.k, int):
         return cfg.kmeans.k
     return max(1, math.ceil(n_rows / cfg.rows_per_cluster))
 
@@ -179,7 +180,7 @@ def semdedup(
     if n_rows == 0:
         empty = df.sparkSession.createDataFrame([], schema)
         return empty, {"k": 0, "eps": cfg.eps, "rows": 0, "removed": 0, "kmeans": None}
-    km_cfg = replace(cfg.kmeans, k=default_k(cfg, n_rows))
+    km_cfg = cfg.kmeans.with_k(default_k(cfg, n_rows))
     start = time.perf_counter()
     km, sizes = fit_kmeans_sized(df, id_col, emb_col, dim, n_rows, km_cfg, "semdedup k-means")
     fit_seconds = time.perf_counter() - start

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 from pyspark.sql import SparkSession
 
 from spark_prune.cli import main
 from spark_prune.core.vectors import l2_normalize
 from spark_prune.pipeline import run
+from spark_prune.rethreshold import rethreshold_config
 from tests.helpers import embedding_rows, make_config, write_input
 
 SEMDEDUP = {
     "enabled": True,
     "eps": 0.02,
     "rows_per_cluster": 100,
-    "kmeans": {"k": 0, "iterations": 10},
+    "kmeans": {"k": "auto", "iterations": 10},
 }
 
 
@@ -35,11 +38,22 @@ def decisions(spark: SparkSession, path: str):  # type: ignore[no-untyped-def]
     return spark.read.format("delta").load(f"{path}/decisions").orderBy("id").toPandas()
 
 
+def test_rethreshold_reads_a_manifest_that_spelt_auto_k_as_zero() -> None:
+    old = make_config("/in", "/old", semdedup=SEMDEDUP).to_dict()
+    old["semdedup"]["kmeans"]["k"] = 0
+    previous = {"config": old, "input": {"delta_version": 3}}
+    cfg = rethreshold_config(previous, 0.1, "/new")
+    assert cfg.semdedup.kmeans.k == "auto" and cfg.semdedup.eps == 0.1
+    assert cfg.input.version == 3 and cfg.output.path == "/new"
+
+
 def test_semdedup_then_dbp_and_rethreshold(spark: SparkSession, tmp_path: Path) -> None:
     ids, x = with_near_duplicates(600, 16, seed=4)
     path = write_input(spark, tmp_path / "in", ids, x, partitions=3)
     first = run(spark, make_config(path, str(tmp_path / "eps002"), semdedup=SEMDEDUP))
     counts = first.counts
+    assert first.manifest["config"]["semdedup"]["kmeans"]["k"] == "auto"
+    assert first.manifest["semdedup"]["k"] == 8  # resolved: ceil(800 rows / 100 per cluster)
     assert counts["semdedup"] > 0 and counts["dbp"] > 0
     assert (
         counts["input"]
@@ -78,3 +92,25 @@ def test_semdedup_then_dbp_and_rethreshold(spark: SparkSession, tmp_path: Path) 
     doc = json.loads((tmp_path / "rethresholded" / "manifest.json").read_text())
     assert doc["semdedup"]["reused_from_previous_run"] and doc["config"]["semdedup"]["eps"] == 0.1
     assert doc["input"]["delta_version"] == first.manifest["input"]["delta_version"]
+
+
+def test_rethreshold_and_sql_find_a_run_by_its_own_manifest_path(
+    spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids, x = with_near_duplicates(300, 16, seed=5)
+    path = write_input(spark, tmp_path / "in", ids, x)
+    cfg = make_config(path, str(tmp_path / "tables"), semdedup=SEMDEDUP)
+    manifest_path = tmp_path / "elsewhere" / "r1.json"
+    cfg = replace(cfg, output=replace(cfg.output, manifest_path=str(manifest_path)))
+    first = run(spark, cfg)
+    assert not (tmp_path / "tables" / "manifest.json").exists() and manifest_path.is_file()
+    new_eps = ["--eps", "0.1", "--output", str(tmp_path / "again")]
+    assert main(["rethreshold", "--run", str(manifest_path), *new_eps]) == 0
+    again = json.loads((tmp_path / "again" / "manifest.json").read_text())
+    assert again["semdedup"]["reused_from_previous_run"]
+    assert again["counts"]["semdedup"] >= first.counts["semdedup"]
+    capsys.readouterr()
+    assert (
+        main(["sql", "--run", str(manifest_path), "SELECT count(*) AS rows_seen FROM pruned"]) == 0
+    )
+    assert f"|{first.counts['kept']}" in capsys.readouterr().out.replace(" ", "")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_prune.config import KMeansConfig, SemDedupConfig
+from spark_prune.config import SemDedupConfig, SemDedupKMeansConfig
 from spark_prune.core.semdedup_kernel import max_similarity_to_columns, max_similarity_to_earlier
 from spark_prune.core.semdedup_split import (
     merge_partials,
@@ -99,7 +99,11 @@ def test_spark_split_decisions_identical(spark: SparkSession, order: str) -> Non
     small = l2_normalize(rng.standard_normal((40, 8)).astype(np.float32)) - 3 * np.eye(8)[0]
     x = l2_normalize(np.concatenate([big, small.astype(np.float32)]))
     base = SemDedupConfig(
-        enabled=True, eps=0.05, order=order, block_size=16, kmeans=KMeansConfig(k=2, iterations=10)
+        enabled=True,
+        eps=0.05,
+        order=order,
+        block_size=16,
+        kmeans=SemDedupKMeansConfig(k=2, iterations=10),
     )
     results = []
     runs = ((0, 3), (40, 2), (100, 5)) if order == "hard" else ((0, 3), (40, 2))
