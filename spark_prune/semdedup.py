@@ -22,6 +22,7 @@ from pyspark.sql import types as T
 
 from spark_prune import contract
 from spark_prune.assign import assign_clusters
+from spark_prune.clustering import fit_kmeans_sized
 from spark_prune.config import SemDedupConfig
 from spark_prune.core.ordering import check_order
 from spark_prune.core.semdedup_cost import measure_pair_rate, warn_about_largest_cluster
@@ -32,7 +33,6 @@ from spark_prune.core.semdedup_kernel import (
     dedup_cluster,
 )
 from spark_prune.core.vectors import binary_to_matrix
-from spark_prune.kmeans import fit_kmeans_sized
 from spark_prune.order_columns import hash_key
 from spark_prune.semdedup_split import big_clusters, dedup_with_split
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
+from spark_prune.clustering import choose_method, fit_kmeans_sized
 from spark_prune.config import KMeansConfig
 from spark_prune.core.vectors import l2_normalize
-from spark_prune.kmeans import choose_method, fit_kmeans_sized
 from spark_prune.order_columns import hash_key
 from tests.helpers import embedding_rows
 
