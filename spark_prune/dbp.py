@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune.config import DBPConfig
+from spark_prune.contract import CLUSTERS_SCHEMA, RANK_IN_CLUSTER
 from spark_prune.core.quotas import (
     check_feasible,
     cluster_probabilities,
@@ -108,18 +109,18 @@ def select_rows(
     one task: fine for DBP's k of hundreds, not for a single cluster of billions of rows).
     """
     by_distance = Window.partitionBy("cluster_id").orderBy(*order_key("hard", id_col, cfg.seed))
-    ranked = assigned.withColumn("rank_in_cluster", F.row_number().over(by_distance) - 1)
+    ranked = assigned.withColumn(RANK_IN_CLUSTER, F.row_number().over(by_distance) - 1)
     if cfg.strategy in ("dbp", "uniform"):
         joined = ranked.join(F.broadcast(_quota_table(spark, plan)), "cluster_id")
         if cfg.within_cluster == "hard":
-            keep = F.col("rank_in_cluster") < F.col("quota")
+            keep = F.col(RANK_IN_CLUSTER) < F.col("quota")
         else:
             order = Window.partitionBy("cluster_id").orderBy(
                 *order_key(cfg.within_cluster, id_col, cfg.seed)
             )
             joined = joined.withColumn("_keep_rank", F.row_number().over(order) - 1)
             keep = F.col("_keep_rank") < F.col("quota")
-        return joined.select(id_col, "cluster_id", "dist", "rank_in_cluster", keep.alias("kept"))
+        return joined.select(id_col, "cluster_id", "dist", RANK_IN_CLUSTER, keep.alias("kept"))
     total = int(plan.clusters["size"].sum())
     if cfg.strategy == "ssp":
         keep = top_n_flag(assigned, [("dist", False), (id_col, True)], plan.target, total, cfg.seed)
@@ -128,7 +129,7 @@ def select_rows(
         keyed = assigned.select(id_col, hash_key(id_col, cfg.seed).alias(RANDOM_KEY))
         spec = [(RANDOM_KEY, True), (id_col, True)]
         keep = top_n_flag(keyed, spec, plan.target, total, cfg.seed)
-    return ranked.select(id_col, "cluster_id", "dist", "rank_in_cluster", keep.alias("kept"))
+    return ranked.select(id_col, "cluster_id", "dist", RANK_IN_CLUSTER, keep.alias("kept"))
 
 
 def _quota_table(spark: SparkSession, plan: QuotaPlan) -> DataFrame:
@@ -158,3 +159,27 @@ def finish_cluster_table(
     frame["at_lower_bound"] = frame["quota"] <= frame["lower_bound"]
     frame["centroid"] = [centroids[c].astype(np.float32).tolist() for c in frame["cluster_id"]]
     return frame
+
+
+def clusters_frame(spark: SparkSession, clusters: pd.DataFrame) -> DataFrame:
+    """The ``clusters`` table from the k-row frame ``finish_cluster_table`` built."""
+    records = []
+    for row in clusters.itertuples(index=False):  # k rows, on the driver
+        records.append(
+            (
+                int(row.cluster_id),
+                [float(v) for v in row.centroid],
+                int(row.size),
+                float(row.d_intra),
+                float(row.d_inter),
+                float(row.complexity),
+                float(row.p),
+                None if np.isnan(row.quota_continuous) else float(row.quota_continuous),
+                int(row.lower_bound),
+                int(row.quota),
+                int(row.kept),
+                bool(row.capped),
+                bool(row.at_lower_bound),
+            )
+        )
+    return spark.createDataFrame(records, CLUSTERS_SCHEMA)

@@ -149,10 +149,5 @@ def test_no_window_or_sort_over_all_rows_in_one_partition(
     assert violations(runs)["single_partition"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline.py (the lead's) still broadcasts SemDeDup's and the CLIP filter's removed "
-    "ids and the kept ids; strict: once those go, this passes and the marker must be removed",
-)
 def test_no_row_sized_broadcast(event_runs: dict[int, dict[str, Any]]) -> None:
     assert violations(pipeline_runs(event_runs))["broadcast"] == []
