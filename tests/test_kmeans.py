@@ -33,15 +33,14 @@ def reference_sample(spark_df, by_id: dict) -> np.ndarray:  # type: ignore[no-un
     return np.stack([by_id[i] for i in keys["id"].to_numpy()[order]])
 
 
-@pytest.mark.parametrize("estimate", [N, 10 * N, N // 20])
-@pytest.mark.parametrize("partitions", [1, 5])
+@pytest.mark.parametrize(("estimate", "partitions"), [(N, 1), (10 * N, 5), (N // 20, 3)])
 def test_sample_is_the_smallest_hashes_in_hash_order(table, estimate: int, partitions: int) -> None:  # type: ignore[no-untyped-def]
-    df, by_id = table
-    split = df.repartition(partitions)
-    got = sample_embeddings(split, "id", "e", DIM, SIZE, SEED, estimate)
-    np.testing.assert_array_equal(got, reference_sample(df, by_id))
+    """Right, too high (prefilter widened from the count seen) and too low row estimates."""
+    df, expected = table
+    got = sample_embeddings(df.repartition(partitions), "id", "e", DIM, SIZE, SEED, estimate)
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_prefilter_keeps_a_little_more_than_the_sample() -> None:
-    assert prefilter_fraction(128_000, 1_000_000) == pytest.approx(0.1299, abs=1e-4)
+    assert prefilter_fraction(128_000, 1_000_000) == pytest.approx(0.1555, abs=1e-4)
     assert prefilter_fraction(10, 5) == 1.0
