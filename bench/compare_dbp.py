@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench_dbp import spark_stage_groups  # bench/ is on sys.path when a script here runs
 
-from spark_prune.synthetic import write_parquet_embeddings
+from spark_prune.demo.synthetic import write_parquet_embeddings
 
 HERE = Path(__file__).resolve().parent
 
