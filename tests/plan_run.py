@@ -20,9 +20,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune.config_loader import config_from_dict
+from spark_prune.demo.synthetic import clustered_embeddings
 from spark_prune.pipeline import run
 from spark_prune.session import get_spark
-from spark_prune.demo.synthetic import clustered_embeddings
 
 CONTROL = "plan-check-control"
 ROWS, DUPLICATES, DIM = 320, 60, 16
