@@ -119,7 +119,7 @@ def event_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[str, 
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,  # minutes when quiet; the shared 2-core VM at load 40 took 17
     )
     assert done.returncode == 0, done.stderr[-4000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
