@@ -23,8 +23,9 @@ from pyspark.sql import SparkSession
 
 from spark_prune.cli import add_overrides, configure_logging
 from spark_prune.config import load_config
-from spark_prune.pipeline import embed_only, run
+from spark_prune.pipeline import run
 from spark_prune.progress import logged_progress
+from spark_prune.stages.embed import embed_only
 
 
 def main(argv: list[str]) -> int:
