@@ -22,7 +22,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from spark_prune.cli import add_overrides, configure_logging
-from spark_prune.config import load_config
+from spark_prune.config_loader import load_config
 from spark_prune.pipeline import run
 from spark_prune.progress import logged_progress
 from spark_prune.stages.embed import embed_only

@@ -25,8 +25,8 @@ pytest.importorskip("open_clip")
 
 from pyspark.sql import SparkSession
 
-from spark_prune.config import load_config
-from spark_prune.demo_data import build_sample_lakehouse
+from spark_prune.config_loader import load_config
+from spark_prune.demo.clipart import build_sample_lakehouse
 from spark_prune.pipeline import run
 from tests.daemons import (
     DELTA_CONF,
@@ -39,7 +39,7 @@ from tests.daemons import (
     run_process,
     standalone_cluster,
 )
-from tests.embed_fixtures import data_cache, offline_checkpoint
+from tests.embed_fixtures import data_cache, offline_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = 40
@@ -68,7 +68,7 @@ def overrides(lakehouse: str, output: Path) -> list[str]:
     return [
         f"input.path={lakehouse}",
         f"output.path={output}",  # the embeddings cache goes to <output>/embeddings: fresh
-        f"embed.checkpoint={offline_checkpoint()}",
+        *offline_overrides(),
         "embed.batch_size=16",
         "semdedup.rows_per_cluster=30",
         "dbp.kmeans.k=4",
