@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from spark_prune.config import ConfigError, PipelineConfig, load_config
+from spark_prune.formats.errors import ShardError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -88,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except ConfigError as exc:
         print(f"spark-prune: config error: {exc}", file=sys.stderr)
+        return 2
+    except ShardError as exc:
+        print(f"spark-prune: input error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -120,6 +120,7 @@ def build(
             "path": cfg.input.path,
             "format": cfg.input.format,
             "delta_version": state.info.get("input_version"),
+            "shards": state.info.get("input_shards"),
             "id_column": cfg.input.id_column,
             "embedding_column": cfg.input.embedding_column,
             "embedding_dim": state.info.get("embedding_dim"),

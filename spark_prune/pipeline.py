@@ -24,7 +24,7 @@ from spark_prune import dbp, manifest
 from spark_prune.assign import assign_clusters
 from spark_prune.clip_filter import clip_decisions, clip_scores
 from spark_prune.config import PipelineConfig
-from spark_prune.io import OutputLocation, read_input, with_absolute_paths
+from spark_prune.io import OutputLocation, open_input, read_input, with_absolute_paths
 from spark_prune.kmeans import fit_kmeans
 from spark_prune.progress import logged_progress
 from spark_prune.validate import (
@@ -108,8 +108,10 @@ def run(
     out.check_writable(spark)
     id_col = cfg.input.id_column
     with state.stage("read"):
-        source, version = read_input(spark, cfg.input)
-        state.info["input_version"] = version
+        read = open_input(spark, cfg.input)
+        source = read.frame
+        state.info["input_version"] = read.version
+        state.info["input_shards"] = read.shards
     if cfg.embed.enabled:
         with state.stage("embed"):
             source = _embed(spark, source, cfg, state)
