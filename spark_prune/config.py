@@ -8,6 +8,7 @@ default. ``--set dotted.key=value`` overrides are parsed as YAML scalars.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -261,6 +262,11 @@ class TrackingConfig:
     run_name: str | None = None
 
     def validate(self, key: str) -> None:
+        _check(
+            self.mlflow is not True or importlib.util.find_spec("mlflow") is not None,
+            f"{key}.mlflow",
+            "is true but mlflow is not installed (pip install 'spark-prune[tracking]')",
+        )
         _check(
             self.experiment is None or bool(self.experiment.strip()),
             f"{key}.experiment",

@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_prune import dbp, manifest
+from spark_prune import dbp, manifest, tracking
 from spark_prune.assign import assign_clusters
 from spark_prune.clip_filter import clip_decisions, clip_scores
 from spark_prune.config import PipelineConfig
@@ -130,7 +130,9 @@ def run(
         survivors, clip_rows = _clip_stage(survivors, cfg, state)
         selected, clusters = _dbp_stage(spark, survivors, cfg, dim, state)
         decisions = _decisions(base, id_col, semdedup_rows, clip_rows, selected, cfg)
-        return _write_outputs(spark, cfg, out, source, decisions, clusters, state)
+        result = _write_outputs(spark, cfg, out, source, decisions, clusters, state)
+        tracking.log_run(cfg, result.manifest)  # MLflow, only when tracking is on
+        return result
     finally:
         state.release()
 
@@ -169,8 +171,12 @@ def embed_only(spark: SparkSession, cfg: PipelineConfig) -> dict[str, Any]:
     cfg = embed_with_cache(with_absolute_paths(cfg))
     source, version = read_input(spark, cfg.input)
     _, info = embed(spark, source, cfg.embed, cfg.input.id_column)
-    return {"input": cfg.input.path, "input_version": version,
-            "cache": cfg.embed.cache_path, **info}
+    return {
+        "input": cfg.input.path,
+        "input_version": version,
+        "cache": cfg.embed.cache_path,
+        **info,
+    }
 
 
 def _with_detail(source: DataFrame, cfg: PipelineConfig, dim: int) -> DataFrame:

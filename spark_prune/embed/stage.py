@@ -50,8 +50,9 @@ _STRUCT = "_spark_prune_embed"
 _ARROW_BATCH_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
 
-def embed(spark: SparkSession, df: DataFrame, cfg: EmbedConfig,
-          id_col: str) -> tuple[DataFrame, dict[str, Any]]:
+def embed(
+    spark: SparkSession, df: DataFrame, cfg: EmbedConfig, id_col: str
+) -> tuple[DataFrame, dict[str, Any]]:
     """``df`` with the embedding columns added, and what happened (for the manifest)."""
     _check_input(df, cfg, id_col)
     key = cache_key(cfg)
@@ -81,8 +82,11 @@ def output_columns(cfg: EmbedConfig) -> list[str]:
 def _output_names(cfg: EmbedConfig) -> list[tuple[str, str]]:
     """(cache/UDF name, configured output name) of the embedding columns this config makes."""
     use_image, use_text = cfg.image_column is not None, cfg.text_column is not None
-    pairs = [(IMAGE, cfg.image_emb_column, use_image), (TEXT, cfg.text_emb_column, use_text),
-             (SCORE, cfg.clip_score_column, use_image and use_text)]
+    pairs = [
+        (IMAGE, cfg.image_emb_column, use_image),
+        (TEXT, cfg.text_emb_column, use_text),
+        (SCORE, cfg.clip_score_column, use_image and use_text),
+    ]
     return [(canonical, name) for canonical, name, used in pairs if used]
 
 
@@ -95,9 +99,11 @@ def with_embeddings(df: DataFrame, cfg: EmbedConfig) -> DataFrame:
 def _attach(base: DataFrame, embedded: DataFrame, cfg: EmbedConfig) -> DataFrame:
     """Expand the UDF struct into the configured output columns (no cache)."""
     struct = F.col(_STRUCT)
-    return embedded.select(*[F.col(c) for c in base.columns],
-                           *[struct[c].alias(name) for c, name in _output_names(cfg)],
-                           struct[EMBED_ERROR].alias(EMBED_ERROR))
+    return embedded.select(
+        *[F.col(c) for c in base.columns],
+        *[struct[c].alias(name) for c, name in _output_names(cfg)],
+        struct[EMBED_ERROR].alias(EMBED_ERROR),
+    )
 
 
 def _image_input(cfg: EmbedConfig) -> Column:
@@ -116,10 +122,14 @@ def _text_input(cfg: EmbedConfig) -> Column:
 def output_schema() -> T.StructType:
     """The UDF's struct: both embeddings, the score and the reason (unused ones stay null)."""
     vector = T.ArrayType(T.FloatType(), containsNull=False)
-    return T.StructType([
-        T.StructField(IMAGE, vector), T.StructField(TEXT, vector),
-        T.StructField(SCORE, T.FloatType()), T.StructField(EMBED_ERROR, T.StringType()),
-    ])
+    return T.StructType(
+        [
+            T.StructField(IMAGE, vector),
+            T.StructField(TEXT, vector),
+            T.StructField(SCORE, T.FloatType()),
+            T.StructField(EMBED_ERROR, T.StringType()),
+        ]
+    )
 
 
 def embedding_udf(cfg: EmbedConfig, load_log: str | None = None) -> Any:
@@ -130,22 +140,34 @@ def embedding_udf(cfg: EmbedConfig, load_log: str | None = None) -> Any:
     def embed_batches(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
         for images, texts in batches:
             loaded = load_model(cfg, load_log=load_log)  # cached: one load per Python worker
-            result = embed_rows(loaded, images.tolist() if use_image else None,
-                                texts.tolist() if use_text else None, cfg.batch_size,
-                                cfg.image_kind)
+            result = embed_rows(
+                loaded,
+                images.tolist() if use_image else None,
+                texts.tolist() if use_text else None,
+                cfg.batch_size,
+                cfg.image_kind,
+            )
             n = len(images)
-            yield pd.DataFrame({
-                IMAGE: result.image if result.image is not None else [None] * n,
-                TEXT: result.text if result.text is not None else [None] * n,
-                SCORE: result.clip_score if result.clip_score is not None else [None] * n,
-                EMBED_ERROR: result.errors,
-            })
+            yield pd.DataFrame(
+                {
+                    IMAGE: result.image if result.image is not None else [None] * n,
+                    TEXT: result.text if result.text is not None else [None] * n,
+                    SCORE: result.clip_score if result.clip_score is not None else [None] * n,
+                    EMBED_ERROR: result.errors,
+                }
+            )
 
     return embed_batches
 
 
-def _embed_incremental(spark: SparkSession, base: DataFrame, cfg: EmbedConfig, id_col: str,
-                       key: str, info: dict[str, Any]) -> tuple[DataFrame, dict[str, Any]]:
+def _embed_incremental(
+    spark: SparkSession,
+    base: DataFrame,
+    cfg: EmbedConfig,
+    id_col: str,
+    key: str,
+    info: dict[str, Any],
+) -> tuple[DataFrame, dict[str, Any]]:
     assert cfg.cache_path is not None
     cache = DeltaRef(cfg.cache_path)
     rows, with_id = _row_counts(base, id_col)
@@ -157,31 +179,46 @@ def _embed_incremental(spark: SparkSession, base: DataFrame, cfg: EmbedConfig, i
     if not todo.isEmpty():
         embedded = _append(spark, todo, cfg, id_col, key, cache)
     out = _join_cached(base, cache.read(spark), cfg, id_col, key)
-    info.update(rows=rows, embedded=embedded, reused=with_id - embedded,
-                null_ids=rows - with_id, cache_version=cache.version(spark))
-    log.info("embed: %d rows, %d newly embedded, %d reused from %s", rows, embedded,
-             with_id - embedded, cache.ref)
+    info.update(
+        rows=rows,
+        embedded=embedded,
+        reused=with_id - embedded,
+        null_ids=rows - with_id,
+        cache_version=cache.version(spark),
+    )
+    log.info(
+        "embed: %d rows, %d newly embedded, %d reused from %s",
+        rows,
+        embedded,
+        with_id - embedded,
+        cache.ref,
+    )
     return out, info
 
 
-def _join_cached(base: DataFrame, cache: DataFrame, cfg: EmbedConfig, id_col: str,
-                 key: str) -> DataFrame:
+def _join_cached(
+    base: DataFrame, cache: DataFrame, cfg: EmbedConfig, id_col: str, key: str
+) -> DataFrame:
     """``base`` left-joined with its cached outputs, under the configured column names."""
+
     def private(name: str) -> str:
         return f"{_STRUCT}_{name}"
 
     cached = cache.filter(F.col(KEY_COLUMN) == key).select(
-        id_col, *[F.col(c).alias(private(c)) for c in (IMAGE, TEXT, SCORE, EMBED_ERROR)])
+        id_col, *[F.col(c).alias(private(c)) for c in (IMAGE, TEXT, SCORE, EMBED_ERROR)]
+    )
     joined = base.join(cached, on=id_col, how="left")
-    error = F.when(F.col(id_col).isNull(), F.lit("id: null")).otherwise(
-        F.col(private(EMBED_ERROR)))
-    return joined.select(*[F.col(c) for c in base.columns],
-                         *[F.col(private(c)).alias(name) for c, name in _output_names(cfg)],
-                         error.alias(EMBED_ERROR))
+    error = F.when(F.col(id_col).isNull(), F.lit("id: null")).otherwise(F.col(private(EMBED_ERROR)))
+    return joined.select(
+        *[F.col(c) for c in base.columns],
+        *[F.col(private(c)).alias(name) for c, name in _output_names(cfg)],
+        error.alias(EMBED_ERROR),
+    )
 
 
-def _not_cached(spark: SparkSession, todo: DataFrame, cache: DataFrame, id_col: str,
-                key: str) -> DataFrame:
+def _not_cached(
+    spark: SparkSession, todo: DataFrame, cache: DataFrame, id_col: str, key: str
+) -> DataFrame:
     """Rows whose id is not in the cache for ``key``, spread over the shuffle partitions.
 
     An explicit ``repartition(n, id)`` on both sides: the join reuses it, and adaptive execution
@@ -192,12 +229,14 @@ def _not_cached(spark: SparkSession, todo: DataFrame, cache: DataFrame, id_col: 
     return todo.repartition(n, id_col).join(ids.repartition(n, id_col), id_col, "left_anti")
 
 
-def _append(spark: SparkSession, todo: DataFrame, cfg: EmbedConfig, id_col: str, key: str,
-            cache: DeltaRef) -> int:
+def _append(
+    spark: SparkSession, todo: DataFrame, cfg: EmbedConfig, id_col: str, key: str, cache: DeltaRef
+) -> int:
     """Embed ``todo`` and append it to the cache; the number of rows written."""
     struct = F.col(_STRUCT)
     new = with_embeddings(todo, cfg).select(
-        id_col, *[struct[c].alias(c) for c in (IMAGE, TEXT, SCORE, EMBED_ERROR)],
+        id_col,
+        *[struct[c].alias(c) for c in (IMAGE, TEXT, SCORE, EMBED_ERROR)],
         F.lit(key).alias(KEY_COLUMN),
     )
     meta = json.dumps({"spark_prune": "embed", "embed_key": key, "model": cfg.model})
@@ -211,8 +250,10 @@ def _forget_read_errors(spark: SparkSession, cache: DeltaRef, key: str) -> None:
     failed = (F.col(KEY_COLUMN) == key) & F.col(EMBED_ERROR).startswith(READ_ERROR)
     if cache.read(spark).filter(failed).isEmpty():
         return
-    spark.sql(f"DELETE FROM {cache.sql} WHERE {KEY_COLUMN} = '{key}' "
-              f"AND startswith({EMBED_ERROR}, '{READ_ERROR}')")
+    spark.sql(
+        f"DELETE FROM {cache.sql} WHERE {KEY_COLUMN} = '{key}' "
+        f"AND startswith({EMBED_ERROR}, '{READ_ERROR}')"
+    )
 
 
 def _row_counts(df: DataFrame, id_col: str) -> tuple[int, int]:
@@ -242,8 +283,16 @@ def cache_key(cfg: EmbedConfig) -> str:
     weights = cfg.pretrained or ""
     if cfg.checkpoint:
         weights = file_sha256(cfg.checkpoint) or cfg.checkpoint
-    parts = [cfg.model, weights, cfg.precision, cfg.image_mean, cfg.image_std,
-             cfg.image_column, cfg.image_kind, cfg.text_column]
+    parts = [
+        cfg.model,
+        weights,
+        cfg.precision,
+        cfg.image_mean,
+        cfg.image_std,
+        cfg.image_column,
+        cfg.image_kind,
+        cfg.text_column,
+    ]
     digest = hashlib.sha256(json.dumps(parts, default=list).encode()).hexdigest()[:16]
     return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', cfg.model)}-{digest}"
 
