@@ -8,7 +8,7 @@ before any embedding is read; the row pass then streams each shard with ``mapInA
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -51,7 +51,7 @@ def read_shards(
         raise ShardError(f"input.path: shards of {where!r} hold arrays of widths {sorted(dims)}")
     schema = output_schema(shards[0], column)
 
-    def rows(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def rows(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             for index in batch.column("id").to_pylist():
                 yield from read_shard_rows(shards[index], schema, column)
@@ -78,7 +78,7 @@ def _shard_indices(spark: SparkSession, n: int) -> DataFrame:
 def _check_counts(spark: SparkSession, shards: list[Shard]) -> list[tuple[int, int, int, int]]:
     """One row per shard (k-row sized), checked on the driver: a clear one-line error."""
 
-    def count(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def count(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             out = [(i, *shard_counts(shards[i])) for i in batch.column("id").to_pylist()]
             columns = list(zip(*out, strict=True)) if out else [()] * 4
