@@ -27,18 +27,18 @@ import pyarrow.parquet as pq
 from peak_memory import PeakMemory  # bench/ is on sys.path when a script here runs
 
 from spark_prune import dbp as dbp_stage
-from spark_prune.assign import nearest_centroids
 from spark_prune.config import DBPConfig, KMeansConfig, config_from_dict
-from spark_prune.kmeans import fit_spherical_kmeans, sample_size_for
-from spark_prune.quotas import (
+from spark_prune.core.assign import nearest_centroids
+from spark_prune.core.quotas import (
     cluster_probabilities,
     complexity,
     inter_cluster_distance,
     lower_bounds,
     solve_quotas,
 )
+from spark_prune.core.vectors import arrow_list_to_matrix
+from spark_prune.kmeans import fit_spherical_kmeans, sample_size_for
 from spark_prune.synthetic import write_parquet_embeddings
-from spark_prune.vectors import arrow_list_to_matrix
 
 
 def single_process(data: Path, out: Path, cfg: DBPConfig, dim: int) -> dict[str, float]:

@@ -35,11 +35,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from peak_memory import PeakMemory  # bench/ is on sys.path when a script here runs
 
-from spark_prune.assign import nearest_centroids
 from spark_prune.config import KMeansConfig, SemDedupConfig
+from spark_prune.core.assign import nearest_centroids
+from spark_prune.core.semdedup_kernel import max_similarity_to_earlier, removed_mask
+from spark_prune.core.vectors import arrow_list_to_matrix, l2_normalize, matrix_to_arrow_list
 from spark_prune.kmeans import fit_spherical_kmeans, sample_size_for
-from spark_prune.semdedup import default_k, max_similarity_to_earlier, removed_mask
-from spark_prune.vectors import arrow_list_to_matrix, l2_normalize, matrix_to_arrow_list
+from spark_prune.semdedup import default_k
 
 FILE_ROWS = 50_000
 MiB = 2**20

@@ -12,7 +12,7 @@ __all__ = ["PipelineConfig", "get_spark", "load_config", "run"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so `import spark_prune.quotas` works without pyspark installed.
+    # Lazy, so `import spark_prune.core.quotas` works without pyspark installed.
     if name in ("PipelineConfig", "load_config"):
         from spark_prune import config
 

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune.config import DBPConfig
-from spark_prune.quotas import (
+from spark_prune.core.quotas import (
     check_feasible,
     cluster_probabilities,
     complexity,
@@ -24,7 +24,7 @@ from spark_prune.quotas import (
     project_to_quotas,
     round_quotas,
 )
-from spark_prune.vectors import hash_key
+from spark_prune.order_columns import order_key
 
 # Exact, order-independent sum of distances: decimal addition is associative, doubles are not,
 # so d_intra (and every quota) is the same whatever the partitioning.
@@ -92,15 +92,6 @@ def plan_quotas(
     frame["lower_bound"] = lower
     frame["quota"] = quota
     return QuotaPlan(frame, target)
-
-
-def order_key(rule: str, id_col: str, seed: int) -> list:
-    """Sort key for keeping: rows first in this order are kept first (ties by id)."""
-    if rule == "hard":
-        return [F.col("dist").desc(), F.col(id_col).asc()]
-    if rule == "easy":
-        return [F.col("dist").asc(), F.col(id_col).asc()]
-    return [hash_key(id_col, seed).asc(), F.col(id_col).asc()]
 
 
 def select_rows(

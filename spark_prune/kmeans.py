@@ -11,7 +11,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_prune.config import KMeansConfig
-from spark_prune.vectors import arrow_list_to_matrix, hash_key, l2_normalize
+from spark_prune.core.vectors import arrow_list_to_matrix, l2_normalize
+from spark_prune.order_columns import hash_key
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spark_prune.vectors import l2_normalize, matrix_to_arrow_list
+from spark_prune.core.vectors import l2_normalize, matrix_to_arrow_list
 
 
 def cluster_centres(k: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,7 @@
 Used by the report and notebook tests, which need a run's tables but not the pipeline itself:
 an input Delta table (``id``, ``caption``, ``image`` PNG bytes), ``decisions``, ``clusters``,
 ``pruned`` and ``manifest.json``. Rows come from a seeded numpy generator; the quotas come from
-the real solver (``spark_prune.quotas``), so a notebook can reproduce them from ``clusters``.
+the real solver (``spark_prune.core.quotas``), so a notebook can reproduce them from ``clusters``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
+from spark_prune.core.quotas import cluster_probabilities, lower_bounds, solve_quotas
 from spark_prune.manifest import CLUSTER_SCHEMA
-from spark_prune.quotas import cluster_probabilities, lower_bounds, solve_quotas
 
 EPS = 0.07
 TAU = 0.1

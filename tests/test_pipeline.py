@@ -12,9 +12,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from spark_prune.config import config_from_dict
+from spark_prune.core.quotas import InfeasibleTargetError
 from spark_prune.io import OutputExistsError
 from spark_prune.pipeline import run
-from spark_prune.quotas import InfeasibleTargetError
 from spark_prune.validate import InputError
 from tests import reference
 from tests.helpers import embedding_rows, make_config, write_input
@@ -210,7 +210,7 @@ def test_interop_with_delta_rs(spark: SparkSession, tmp_path: Path) -> None:
     import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
 
-    from spark_prune.vectors import matrix_to_arrow_list
+    from spark_prune.core.vectors import matrix_to_arrow_list
 
     ids, x = embedding_rows(300, 8, 3, seed=5)
     table = pa.table(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from spark_prune.quotas import (
+from spark_prune.core.quotas import (
     InfeasibleTargetError,
     cluster_probabilities,
     complexity,

@@ -9,8 +9,8 @@ import numpy as np
 from pyspark.sql import SparkSession
 
 from spark_prune.cli import main
+from spark_prune.core.vectors import l2_normalize
 from spark_prune.pipeline import run
-from spark_prune.vectors import l2_normalize
 from tests.helpers import embedding_rows, make_config, write_input
 
 SEMDEDUP = {

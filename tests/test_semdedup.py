@@ -12,16 +12,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from spark_prune.config import KMeansConfig, SemDedupConfig
-from spark_prune.semdedup import (
-    apply_eps,
-    dedup_cluster,
-    max_similarity_to_earlier,
-    order_within_cluster,
-    removed_mask,
-    semdedup,
-    semdedup_removed,
-)
-from spark_prune.vectors import hash_key, l2_normalize
+from spark_prune.core.ordering import order_within_cluster
+from spark_prune.core.semdedup_kernel import dedup_cluster, max_similarity_to_earlier, removed_mask
+from spark_prune.core.vectors import l2_normalize
+from spark_prune.order_columns import hash_key
+from spark_prune.semdedup import apply_eps, semdedup, semdedup_removed
 
 
 def brute_force(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
