@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune import manifest
+from spark_prune.contract import DECISIONS, KEPT, MANIFEST_FILE, PRUNED
 from spark_prune.io import is_local_path, is_table_name
 
 UID_DTYPE = np.dtype("u8,u8")  # exactly DataComp's subset dtype (compared by the resharder)
@@ -45,12 +46,12 @@ def open_run(spark: SparkSession, run: str) -> tuple[dict[str, Any], DataFrame, 
     ``run`` is the run's output path (its manifest is ``<run>/manifest.json``) or the
     manifest file itself.
     """
-    path = run if run.endswith(".json") else f"{run.rstrip('/')}/manifest.json"
+    path = run if run.endswith(".json") else f"{run.rstrip('/')}/{MANIFEST_FILE}"
     try:
         doc = manifest.read(spark, path)
     except Exception as exc:
         raise ExportError(f"--run {run!r}: no run manifest at {path!r}") from exc
-    return doc, _pinned(spark, doc, "decisions"), _pinned(spark, doc, "pruned")
+    return doc, _pinned(spark, doc, DECISIONS), _pinned(spark, doc, PRUNED)
 
 
 def _pinned(spark: SparkSession, doc: dict[str, Any], name: str) -> DataFrame:
@@ -62,7 +63,7 @@ def _pinned(spark: SparkSession, doc: dict[str, Any], name: str) -> DataFrame:
 
 
 def kept_ids(decisions: DataFrame, id_col: str) -> DataFrame:
-    return decisions.filter(F.col("kept")).select(id_col)
+    return decisions.filter(F.col(KEPT)).select(id_col)
 
 
 def export_run(spark: SparkSession, run: str, fmt: str, out: str, overwrite: bool = False) -> int:

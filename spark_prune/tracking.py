@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from spark_prune.config import PipelineConfig, TrackingConfig
+from spark_prune.contract import MANIFEST_FILE, REPORT_FILE
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def _log(cfg: PipelineConfig, doc: Mapping[str, Any]) -> str:
                 "spark_prune.output": cfg.output.catalog_schema or cfg.output.path,
             }
         )
-        mlflow.log_dict(dict(doc), "manifest.json")
+        mlflow.log_dict(dict(doc), MANIFEST_FILE)
         report = _local_report(cfg)
         if report is not None:
             mlflow.log_artifact(str(report))
@@ -100,5 +101,5 @@ def _local_report(cfg: PipelineConfig) -> Path | None:
     path = cfg.output.path
     if not path or "://" in path:
         return None
-    report = Path(path.removeprefix("file:")) / "report.html"
+    report = Path(path.removeprefix("file:")) / REPORT_FILE
     return report if report.is_file() else None

@@ -189,3 +189,14 @@ def test_float16_widening_is_exact() -> None:
     arr = embedding_array(x.astype(np.float32))
     assert arr.type == pa.list_(pa.float32())
     np.testing.assert_array_equal(np.array(arr.to_pylist(), np.float32), x.astype(np.float32))
+
+
+def test_shard_missing_a_column_is_named_before_the_row_pass(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    layout = datacomp_dir(tmp_path / "dc", shard_rows=(6, 7))
+    second = layout.path / "00000001.parquet"
+    pq.write_table(pq.read_table(second).drop_columns(["text"]), second)
+    cfg = config_from_dict({"input": input_config(layout, "datacomp"), "output": {"path": "x"}})
+    with pytest.raises(ShardError, match=r"^shard 00000001: .*00000001.parquet lacks columns text"):
+        read_sharded(spark, cfg.input)

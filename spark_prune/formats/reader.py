@@ -2,8 +2,9 @@
 
 The driver only lists the shards (one small row each); ``spark.range(n, numPartitions=n)`` gives
 one task per shard index. A first pass collects one ``(shard, parquet_rows, array_rows, dim)``
-row per shard (footers and headers only) and fails with one line naming every misaligned shard
-before any embedding is read; the row pass then streams each shard with ``mapInArrow``.
+row per shard (footers and headers only) and fails with one line naming a misaligned shard (or
+one lacking a column) before any embedding is read; the row pass then streams each shard with
+``mapInArrow``.
 """
 
 from __future__ import annotations
@@ -45,11 +46,11 @@ def read_shards(
     if not shards:
         raise ShardError(f"input.path: no shards found in {where!r}")
     shards = list(shards)
-    counts = _check_counts(spark, shards)
+    schema = output_schema(shards[0], column)
+    counts = _check_counts(spark, shards, [n for n in schema.names if n != column])
     dims = {dim for _, _, _, dim in counts}
     if len(dims) != 1:
         raise ShardError(f"input.path: shards of {where!r} hold arrays of widths {sorted(dims)}")
-    schema = output_schema(shards[0], column)
 
     def rows(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -75,12 +76,15 @@ def _shard_indices(spark: SparkSession, n: int) -> DataFrame:
     return spark.range(0, n, 1, numPartitions=n)
 
 
-def _check_counts(spark: SparkSession, shards: list[Shard]) -> list[tuple[int, int, int, int]]:
+def _check_counts(
+    spark: SparkSession, shards: list[Shard], columns: list[str]
+) -> list[tuple[int, int, int, int]]:
     """One row per shard (k-row sized), checked on the driver: a clear one-line error."""
 
     def count(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            out = [(i, *shard_counts(shards[i])) for i in batch.column("id").to_pylist()]
+            indices = batch.column("id").to_pylist()
+            out = [(i, *shard_counts(shards[i], columns)) for i in indices]
             columns = list(zip(*out, strict=True)) if out else [()] * 4
             yield pa.RecordBatch.from_arrays(
                 [pa.array(c, t) for c, t in zip(columns, COUNT_TYPES, strict=True)],

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO
@@ -121,12 +121,23 @@ class ArrayReader:
         return block.reshape(rows, self.dim).astype(np.float32)
 
 
-def shard_counts(shard: Shard) -> tuple[int, int, int]:
-    """Parquet rows, array rows and array width, from the footer and the header only."""
+def shard_counts(shard: Shard, columns: Sequence[str] = ()) -> tuple[int, int, int]:
+    """Parquet rows, array rows and array width, from the footer and the header only; an
+    error naming the shard if its Parquet file lacks any of ``columns``."""
     with ExitStack() as stack:
-        parquet_rows = pq.ParquetFile(stack.enter_context(_open(shard.parquet))).metadata.num_rows
+        parquet = pq.ParquetFile(stack.enter_context(_open(shard.parquet)))
+        check_columns(shard, parquet, columns)
         array = ArrayReader(shard, stack)
-        return int(parquet_rows), array.rows, array.dim
+        return int(parquet.metadata.num_rows), array.rows, array.dim
+
+
+def check_columns(shard: Shard, parquet: pq.ParquetFile, columns: Sequence[str]) -> None:
+    missing = sorted(set(columns) - set(parquet.schema_arrow.names))
+    if missing:
+        raise ShardError(
+            f"shard {shard.name}: {shard.parquet} lacks columns {', '.join(missing)} "
+            f"(all shards need the first shard's columns)"
+        )
 
 
 def parquet_schema(shard: Shard) -> pa.Schema:
@@ -151,9 +162,7 @@ def read_shard_rows(
     meta_schema = schema.remove(schema.get_field_index(column))
     with ExitStack() as stack:
         parquet = pq.ParquetFile(stack.enter_context(_open(shard.parquet)))
-        missing = sorted(set(meta_schema.names) - set(parquet.schema_arrow.names))
-        if missing:
-            raise ShardError(f"shard {shard.name}: {shard.parquet} lacks columns {missing}")
+        check_columns(shard, parquet, meta_schema.names)
         array = ArrayReader(shard, stack)
         if array.rows != parquet.metadata.num_rows:
             raise ShardError(mismatch_message(shard, parquet.metadata.num_rows, array.rows))
