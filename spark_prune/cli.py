@@ -145,7 +145,7 @@ def _run(cfg: PipelineConfig) -> int:
 
 
 def _embed(cfg: PipelineConfig) -> int:
-    from spark_prune.pipeline import embed_only
+    from spark_prune.stages.embed import embed_only
 
     info = embed_only(_session(cfg), cfg)
     print(json.dumps(info, indent=2, sort_keys=True, default=str))
@@ -153,39 +153,36 @@ def _embed(cfg: PipelineConfig) -> int:
 
 
 def _rethreshold(args: argparse.Namespace) -> int:
-    from spark_prune import manifest
     from spark_prune.pipeline import run
     from spark_prune.rethreshold import rethreshold_config, stored_semdedup
+    from spark_prune.runs import open_run
 
     spark = _session()
-    previous = manifest.read(spark, f"{args.run.rstrip('/')}/manifest.json")
-    cfg = rethreshold_config(previous, args.eps, args.output, args.overrides)
+    previous = open_run(spark, args.run)
+    cfg = rethreshold_config(previous.manifest, args.eps, args.output, args.overrides)
     spark = _session(cfg)
-    result = run(spark, cfg, semdedup_from=stored_semdedup(spark, args.run, cfg))
+    result = run(spark, cfg, semdedup_from=stored_semdedup(previous, cfg))
     _print_summary(result.manifest)
     return 0
 
 
 def _sql(run_path: str, query: str, limit: int) -> int:
+    from spark_prune.runs import open_run
+
     spark = _session()
-    register_views(spark, run_path)
+    open_run(spark, run_path).register_views()
     spark.sql(query).show(limit, truncate=False)
     return 0
 
 
-def register_views(spark: SparkSession, run_path: str) -> None:
-    """Temp views ``pruned``, ``decisions``, ``clusters`` over a run's Delta tables."""
-    for name in ("pruned", "decisions", "clusters"):
-        spark.read.format("delta").load(f"{run_path.rstrip('/')}/{name}").createOrReplaceTempView(
-            name
-        )
-
-
 def _report(run_path: str, out: str | None) -> int:
+    from spark_prune.contract import REPORT_FILE
     from spark_prune.report import write_report
+    from spark_prune.runs import open_run
 
     spark = _session()
-    path = write_report(spark, run_path, out or f"{run_path.rstrip('/')}/report.html")
+    default = f"{open_run(spark, run_path).location}/{REPORT_FILE}"
+    path = write_report(spark, run_path, out or default)
     print(f"report written to {path}")
     return 0
 
@@ -203,9 +200,11 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _print_summary(doc: dict[str, Any]) -> None:
+    from spark_prune.contract import REASONS
+
     counts = doc["counts"]
     print(f"run {doc['run_id']}: {counts['kept']} of {counts['input']} rows kept")
-    for reason in ("invalid", "semdedup", "clip_score", "dbp"):
+    for reason in REASONS:
         print(f"  removed by {reason:<10} {counts.get(reason, 0)}")
     for name, info in doc["outputs"].items():
         print(f"  {name:<10} {info['location']} (Delta version {info['delta_version']})")

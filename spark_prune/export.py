@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from pyspark import StorageLevel
@@ -25,9 +24,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_prune import manifest
-from spark_prune.contract import DECISIONS, KEPT, MANIFEST_FILE, PRUNED
-from spark_prune.io import is_local_path, is_table_name
+from spark_prune.contract import DECISIONS, KEPT, PRUNED
+from spark_prune.lake import is_local_path, local_path
+from spark_prune.runs import RunNotFoundError, open_run
 
 UID_DTYPE = np.dtype("u8,u8")  # exactly DataComp's subset dtype (compared by the resharder)
 UID_PATTERN = "^[0-9a-f]{32}$"
@@ -40,42 +39,24 @@ class ExportError(ValueError):
     """The run cannot be exported as asked (bad ids for DataComp, output exists, ...)."""
 
 
-def open_run(spark: SparkSession, run: str) -> tuple[dict[str, Any], DataFrame, DataFrame]:
-    """A run's manifest and its ``decisions`` and ``pruned`` tables at the recorded versions.
-
-    ``run`` is the run's output path (its manifest is ``<run>/manifest.json``) or the
-    manifest file itself.
-    """
-    path = run if run.endswith(".json") else f"{run.rstrip('/')}/{MANIFEST_FILE}"
-    try:
-        doc = manifest.read(spark, path)
-    except Exception as exc:
-        raise ExportError(f"--run {run!r}: no run manifest at {path!r}") from exc
-    return doc, _pinned(spark, doc, DECISIONS), _pinned(spark, doc, PRUNED)
-
-
-def _pinned(spark: SparkSession, doc: dict[str, Any], name: str) -> DataFrame:
-    info = doc["outputs"][name]
-    location, version = info["location"], int(info["delta_version"])
-    if is_table_name(location):
-        return spark.sql(f"SELECT * FROM {location} VERSION AS OF {version}")
-    return spark.read.format("delta").option("versionAsOf", version).load(location)
-
-
 def kept_ids(decisions: DataFrame, id_col: str) -> DataFrame:
     return decisions.filter(F.col(KEPT)).select(id_col)
 
 
 def export_run(spark: SparkSession, run: str, fmt: str, out: str, overwrite: bool = False) -> int:
-    """Export run ``run`` in format ``fmt`` to ``out``; the number of kept rows written."""
+    """Export run ``run`` (an output directory or its manifest file; opened at the table
+    versions its manifest recorded) in format ``fmt`` to ``out``; the kept rows written."""
     if fmt not in FORMATS:
         raise ExportError(f"--format {fmt!r}: must be one of {', '.join(FORMATS)}")
-    doc, decisions, pruned = open_run(spark, run)
-    id_col = doc["input"]["id_column"]
-    kept = kept_ids(decisions, id_col)
+    try:
+        opened = open_run(spark, run)
+    except RunNotFoundError as exc:
+        raise ExportError(str(exc)) from exc
+    id_col = opened.id_column
+    kept = kept_ids(opened.table(DECISIONS), id_col)
     if fmt == "datacomp-subset":
         return write_datacomp_subset(kept, id_col, out, overwrite)
-    return write_ids(kept, pruned, id_col, out, overwrite)
+    return write_ids(kept, opened.table(PRUNED), id_col, out, overwrite)
 
 
 def _u64_as_long(hex16: Column) -> Column:
@@ -162,7 +143,7 @@ def _local_file(out: str, overwrite: bool) -> Path:
             f"--out {out!r}: the DataComp subset is one local file; write it locally "
             f"(or to a mounted path such as /Volumes/... or /dbfs/...) and copy it"
         )
-    target = Path(out.removeprefix("file:")).absolute()
+    target = local_path(out).absolute()
     if target.suffix != ".npy":
         raise ExportError(f"--out {out!r}: the DataComp subset file must end in .npy")
     if target.exists() and not overwrite:

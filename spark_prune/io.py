@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_prune.config import InputConfig, OutputConfig, PipelineConfig
+from spark_prune.contract import MANIFEST_FILE, TABLES
+from spark_prune.lake import DeltaLocation, is_table_name
 
 log = logging.getLogger(__name__)
-
-TABLES = ("pruned", "decisions", "clusters")
 
 
 class OutputExistsError(FileExistsError):
     """The output location already holds a run and output.mode is 'error'."""
-
-
-def delta_version(spark: SparkSession, source: str, is_table: bool) -> int:
-    """The latest commit version of a Delta table (path or catalog name)."""
-    ref = source if is_table else f"delta.`{source}`"
-    row = spark.sql(f"DESCRIBE HISTORY {ref} LIMIT 1").collect()[0]
-    return int(row["version"])
 
 
 @dataclass(frozen=True)
@@ -58,26 +49,17 @@ def read_input(spark: SparkSession, cfg: InputConfig) -> tuple[DataFrame, int | 
         return read.frame, read.version
     if cfg.format == "parquet":
         return spark.read.parquet(cfg.path), None
-    is_table = cfg.format == "table"
+    table = DeltaLocation(cfg.path)
     try:
-        version = (
-            cfg.version if cfg.version is not None else delta_version(spark, cfg.path, is_table)
-        )
+        version = cfg.version if cfg.version is not None else table.latest_version(spark)
     except Exception as exc:  # not a Delta table (e.g. a plain catalog table): read unpinned
-        if not is_table:
+        if cfg.format != "table":
             raise FileNotFoundError(
                 f"input.path {cfg.path!r} is not a readable Delta table: {str(exc).splitlines()[0]}"
             ) from exc
         log.warning("input table %s has no Delta history; reading it unpinned", cfg.path)
         return spark.read.table(cfg.path), None
-    if is_table:
-        return spark.sql(f"SELECT * FROM {cfg.path} VERSION AS OF {version}"), version
-    return spark.read.format("delta").option("versionAsOf", version).load(cfg.path), version
-
-
-def is_table_name(ref: str) -> bool:
-    """A catalog table name (``schema.table``), not a path or URI: neither "/" nor ":"."""
-    return "/" not in ref and ":" not in ref
+    return table.read(spark, version), version
 
 
 def absolute_local_path(path: str) -> str:
@@ -108,11 +90,6 @@ def with_absolute_paths(cfg: PipelineConfig) -> PipelineConfig:
     return replace(cfg, input=input_cfg, output=output, embed=embed)
 
 
-def is_local_path(path: str) -> bool:
-    scheme = urlparse(path).scheme
-    return scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt")
-
-
 @dataclass(frozen=True)
 class OutputLocation:
     """Where the run's tables live: ``<path>/<table>`` or ``<catalog_schema>.<table>``."""
@@ -124,25 +101,17 @@ class OutputLocation:
             return f"{self.cfg.catalog_schema}.{name}"
         return f"{self.cfg.path.rstrip('/')}/{name}"
 
-    def sql_ref(self, name: str) -> str:
-        ref = self.table_ref(name)
-        return ref if self.cfg.catalog_schema else f"delta.`{ref}`"
+    def table(self, name: str) -> DeltaLocation:
+        return DeltaLocation(self.table_ref(name))
 
     @property
     def manifest_path(self) -> str:
         if self.cfg.manifest_path:
             return self.cfg.manifest_path
-        return f"{self.cfg.path.rstrip('/')}/manifest.json"
+        return f"{self.cfg.path.rstrip('/')}/{MANIFEST_FILE}"
 
     def existing_tables(self, spark: SparkSession) -> list[str]:
-        found = []
-        for name in TABLES:
-            if self.cfg.catalog_schema:
-                if spark.catalog.tableExists(self.table_ref(name)):
-                    found.append(name)
-            elif _delta_exists(spark, self.table_ref(name)):
-                found.append(name)
-        return found
+        return [name for name in TABLES if self.table(name).exists(spark)]
 
     def check_writable(self, spark: SparkSession) -> None:
         """Fail before any work if a previous run is there and mode is 'error'."""
@@ -156,62 +125,7 @@ class OutputLocation:
 
     def write(self, df: DataFrame, name: str, user_metadata: dict[str, Any]) -> int:
         """Write one table (overwrite, schema replaced) and return its new Delta version."""
-        writer = (
-            df.write.format("delta")
-            .mode("overwrite")
-            .option("overwriteSchema", "true")
-            .option("userMetadata", json.dumps(user_metadata, sort_keys=True))
-        )
-        if self.cfg.catalog_schema:
-            writer.saveAsTable(self.table_ref(name))
-        else:
-            writer.save(self.table_ref(name))
-        return delta_version(
-            spark=df.sparkSession,
-            source=self.table_ref(name),
-            is_table=bool(self.cfg.catalog_schema),
-        )
+        return self.table(name).write(df, user_metadata)
 
     def read(self, spark: SparkSession, name: str) -> DataFrame:
-        if self.cfg.catalog_schema:
-            return spark.read.table(self.table_ref(name))
-        return spark.read.format("delta").load(self.table_ref(name))
-
-
-def _delta_exists(spark: SparkSession, path: str) -> bool:
-    if is_local_path(path):
-        return (
-            Path(urlparse(path).path if path.startswith("file:") else path) / "_delta_log"
-        ).is_dir()
-    try:
-        from delta.tables import DeltaTable
-
-        return bool(DeltaTable.isDeltaTable(spark, path))
-    except Exception:
-        return False
-
-
-def write_text(spark: SparkSession, path: str, text: str) -> None:
-    """Write a small text file locally or through Hadoop's FileSystem (s3a://, abfss://, dbfs:/)."""
-    if is_local_path(path):
-        local = Path(urlparse(path).path if path.startswith("file:") else path)
-        local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local.with_suffix(local.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(local)
-        return
-    jvm = spark.sparkContext._jvm  # not available on Spark Connect: use a local or Volume path
-    assert jvm is not None
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    stream = fs.create(hadoop_path, True)
-    try:
-        stream.write(bytearray(text.encode("utf-8")))
-    finally:
-        stream.close()
-
-
-def read_text(spark: SparkSession, path: str) -> str:
-    if is_local_path(path):
-        return Path(urlparse(path).path if path.startswith("file:") else path).read_text()
-    return "\n".join(r.value for r in spark.read.text(path).collect())
+        return self.table(name).read(spark)

@@ -29,7 +29,9 @@ from pyspark.sql import types as T
 
 from spark_prune import manifest as manifest_io
 from spark_prune.config import InputConfig
-from spark_prune.io import is_table_name, read_input, write_text
+from spark_prune.decisions import count_reasons
+from spark_prune.io import read_input
+from spark_prune.lake import is_table_name, write_text
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +166,7 @@ def counts_section(tables: RunTables) -> Section:
     """Rows per stage from the manifest (recomputed from ``decisions`` when missing)."""
     counts = dict(tables.manifest.get("counts") or {})
     if not counts:
-        counts = manifest_io.count_reasons(tables.decisions)
+        counts = count_reasons(tables.decisions)
     total = max(int(counts.get("input", 0)), 1)
     ordered = [s for s in STAGES if s in counts] + sorted(set(counts) - set(STAGES))
     rows = [

@@ -35,13 +35,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune.config import EmbedConfig
+from spark_prune.contract import EMBED_ERROR
 from spark_prune.embed.batch import READ_ERROR, embed_rows
 from spark_prune.embed.models import LOAD_LOG_ENV, file_sha256, load_model, model_info
-from spark_prune.io import is_table_name
+from spark_prune.lake import DeltaLocation
 
 log = logging.getLogger(__name__)
 
-EMBED_ERROR = "embed_error"
 KEY_COLUMN = "embed_key"
 IMAGE, TEXT, SCORE = "image_emb", "text_emb", "clip_score"
 """Column names inside the cache table (fixed); renamed to the cfg names on the way out."""
@@ -169,7 +169,7 @@ def _embed_incremental(
     info: dict[str, Any],
 ) -> tuple[DataFrame, dict[str, Any]]:
     assert cfg.cache_path is not None
-    cache = DeltaRef(cfg.cache_path)
+    cache = DeltaLocation(cfg.cache_path)
     rows, with_id = _row_counts(base, id_col)
     todo = base.filter(F.col(id_col).isNotNull())
     if cache.exists(spark):
@@ -184,7 +184,7 @@ def _embed_incremental(
         embedded=embedded,
         reused=with_id - embedded,
         null_ids=rows - with_id,
-        cache_version=cache.version(spark),
+        cache_version=cache.latest_version(spark),
     )
     log.info(
         "embed: %d rows, %d newly embedded, %d reused from %s",
@@ -230,7 +230,12 @@ def _not_cached(
 
 
 def _append(
-    spark: SparkSession, todo: DataFrame, cfg: EmbedConfig, id_col: str, key: str, cache: DeltaRef
+    spark: SparkSession,
+    todo: DataFrame,
+    cfg: EmbedConfig,
+    id_col: str,
+    key: str,
+    cache: DeltaLocation,
 ) -> int:
     """Embed ``todo`` and append it to the cache; the number of rows written."""
     struct = F.col(_STRUCT)
@@ -239,21 +244,19 @@ def _append(
         *[struct[c].alias(c) for c in (IMAGE, TEXT, SCORE, EMBED_ERROR)],
         F.lit(key).alias(KEY_COLUMN),
     )
-    meta = json.dumps({"spark_prune": "embed", "embed_key": key, "model": cfg.model})
+    meta = {"spark_prune": "embed", "embed_key": key, "model": cfg.model}
     with arrow_batch_size(spark, cfg.batch_size):
         cache.append(new, meta)
-    return cache.last_output_rows(spark)
+    metrics = cache.last_commit(spark)["operationMetrics"] or {}
+    return int(metrics.get("numOutputRows", 0))
 
 
-def _forget_read_errors(spark: SparkSession, cache: DeltaRef, key: str) -> None:
+def _forget_read_errors(spark: SparkSession, cache: DeltaLocation, key: str) -> None:
     """Delete cached I/O failures (possibly transient) so that this run retries them."""
     failed = (F.col(KEY_COLUMN) == key) & F.col(EMBED_ERROR).startswith(READ_ERROR)
     if cache.read(spark).filter(failed).isEmpty():
         return
-    spark.sql(
-        f"DELETE FROM {cache.sql} WHERE {KEY_COLUMN} = '{key}' "
-        f"AND startswith({EMBED_ERROR}, '{READ_ERROR}')"
-    )
+    cache.delta_table(spark).delete(failed)
 
 
 def _row_counts(df: DataFrame, id_col: str) -> tuple[int, int]:
@@ -324,46 +327,3 @@ def arrow_batch_size(spark: SparkSession, rows: int) -> Iterator[None]:
             spark.conf.unset(_ARROW_BATCH_CONF)
         else:
             spark.conf.set(_ARROW_BATCH_CONF, previous)
-
-
-class DeltaRef:
-    """A Delta table given as a path (local, s3://, dbfs:/ …) or a catalog table name."""
-
-    def __init__(self, ref: str) -> None:
-        self.ref = ref
-        self.is_table = is_table_name(ref)
-
-    @property
-    def sql(self) -> str:
-        return self.ref if self.is_table else f"delta.`{self.ref}`"
-
-    def exists(self, spark: SparkSession) -> bool:
-        if self.is_table:
-            return bool(spark.catalog.tableExists(self.ref))
-        try:
-            spark.sql(f"DESCRIBE HISTORY {self.sql} LIMIT 1").collect()
-        except Exception:
-            return False
-        return True
-
-    def read(self, spark: SparkSession) -> DataFrame:
-        if self.is_table:
-            return spark.read.table(self.ref)
-        return spark.read.format("delta").load(self.ref)
-
-    def append(self, df: DataFrame, user_metadata: str) -> None:
-        writer = df.write.format("delta").mode("append").option("userMetadata", user_metadata)
-        if self.is_table:
-            writer.saveAsTable(self.ref)
-        else:
-            writer.save(self.ref)
-
-    def _last_commit(self, spark: SparkSession) -> Any:
-        return spark.sql(f"DESCRIBE HISTORY {self.sql} LIMIT 1").collect()[0]
-
-    def version(self, spark: SparkSession) -> int:
-        return int(self._last_commit(spark)["version"])
-
-    def last_output_rows(self, spark: SparkSession) -> int:
-        metrics = self._last_commit(spark)["operationMetrics"] or {}
-        return int(metrics.get("numOutputRows", 0))
