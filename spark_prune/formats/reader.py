@@ -9,6 +9,7 @@ one lacking a column) before any embedding is read; the row pass then streams ea
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -85,9 +86,9 @@ def _check_counts(
         for batch in batches:
             indices = batch.column("id").to_pylist()
             out = [(i, *shard_counts(shards[i], columns)) for i in indices]
-            columns = list(zip(*out, strict=True)) if out else [()] * 4
+            fields = list(zip(*out, strict=True)) if out else [()] * 4
             yield pa.RecordBatch.from_arrays(
-                [pa.array(c, t) for c, t in zip(columns, COUNT_TYPES, strict=True)],
+                [pa.array(f, t) for f, t in zip(fields, COUNT_TYPES, strict=True)],
                 names=["shard", "parquet_rows", "array_rows", "dim"],
             )
 
@@ -104,10 +105,14 @@ def _check_counts(
 
 
 def _task_error_line(exc: Exception) -> str:
-    """The ``ShardError``/``OSError`` line out of a Python worker's traceback, else the first."""
-    text = str(exc)
-    for line in text.splitlines():
-        for marker in ("ShardError: ", "FileNotFoundError: ", "OSError: ", "ArrowInvalid: "):
-            if marker in line:
-                return line.split(marker, 1)[1].strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """The ``ShardError`` message out of a Python worker's traceback, else its first
+    ``SomeError: message`` line, else the first non-empty line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if "ShardError: " in line:
+            return line.split("ShardError: ", 1)[1]
+    for line in lines:
+        found = re.match(r"^([\w.]*(?:Error|Exception|Invalid)): (.+)$", line)
+        if found:
+            return f"{found.group(1).rsplit('.', 1)[-1]}: {found.group(2)}"
+    return lines[0] if lines else type(exc).__name__
