@@ -1,4 +1,4 @@
-"""``spark-prune``: run, embed, rethreshold, sql, report; each calls the library functions."""
+"""``spark-prune``: run, embed, rethreshold, sql, report, export; each calls the library."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from spark_prune.config import ConfigError, PipelineConfig
 from spark_prune.config_loader import load_config
+from spark_prune.formats.errors import ShardError
 from spark_prune.summary import print_summary
 
 if TYPE_CHECKING:
@@ -68,6 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write a self-contained HTML report of a run")
     report.add_argument("--run", required=True, help="output path of a run")
     report.add_argument("--out", help="HTML file to write (default <run>/report.html)")
+
+    export = sub.add_parser(
+        "export",
+        help="write a run's kept rows for other tools: DataComp's subset .npy, or ids as Parquet",
+    )
+    export.add_argument("--run", required=True, help="output path (or manifest file) of a run")
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=("datacomp-subset", "ids"),
+        help="datacomp-subset: a local .npy of sorted (u8, u8) uid pairs for DataComp's "
+        "resharder; ids: a Parquet directory of kept ids (+ url, caption/text)",
+    )
+    export.add_argument("--out", required=True, help="FILE.npy or a Parquet directory")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     return parser
 
 
@@ -90,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"spark-prune: config error: {exc}", file=sys.stderr)
         return 2
+    except ShardError as exc:
+        print(f"spark-prune: input error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -104,6 +123,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _sql(args.run, args.query, args.limit)
     if args.command == "report":
         return _report(args.run, args.out)
+    if args.command == "export":
+        return _export(args)
     raise AssertionError(args.command)
 
 
@@ -164,6 +185,18 @@ def _report(run_path: str, out: str | None) -> int:
     default = f"{open_run(spark, run_path).location}/{REPORT_FILE}"
     path = write_report(spark, run_path, out or default)
     print(f"report written to {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from spark_prune.export import ExportError, export_run
+
+    try:
+        rows = export_run(_session(), args.run, args.format, args.out, args.overwrite)
+    except ExportError as exc:
+        print(f"spark-prune: export error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {rows} kept rows ({args.format}) to {args.out}")
     return 0
 
 

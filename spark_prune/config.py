@@ -7,6 +7,7 @@ overrides into these classes is :mod:`spark_prune.config_loader`.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -17,12 +18,19 @@ class ConfigError(ValueError):
     """A configuration key is unknown, missing, of the wrong type or out of range."""
 
 
-InputFormat = Literal["delta", "parquet", "table"]
+InputFormat = Literal["delta", "parquet", "table", "datacomp", "clip-retrieval"]
 WriteMode = Literal["error", "overwrite"]
 Strategy = Literal["dbp", "uniform", "ssp", "random"]
 Order = Literal["hard", "easy", "random"]
 KMeansMethod = Literal["driver", "distributed", "auto"]
 KMEANS_METHODS = ("driver", "distributed", "auto")
+
+
+# The arrays each sharded format ships (spark_prune.formats; the first is the default).
+SHARDED_EMBEDDING_KEYS = {
+    "datacomp": ("l14_img", "l14_txt", "b32_img", "b32_txt"),
+    "clip-retrieval": ("img_emb", "text_emb"),
+}
 
 
 def _check(condition: bool, key: str, message: str) -> None:
@@ -32,7 +40,8 @@ def _check(condition: bool, key: str, message: str) -> None:
 
 @dataclass(frozen=True)
 class InputConfig:
-    """Where the rows come from. ``path`` is a Delta or Parquet directory, or a table name."""
+    """Where the rows come from. ``path`` is a Delta or Parquet directory, a table name, or a
+    directory of DataComp / clip-retrieval shards (``embedding_key`` picks their array)."""
 
     path: str = ""
     format: InputFormat = "delta"
@@ -40,15 +49,30 @@ class InputConfig:
     id_column: str = "id"
     embedding_column: str = "image_emb"
     embedding_dim: int | None = None
+    embedding_key: str | None = None
 
     def validate(self, key: str) -> None:
         _check(bool(self.path), f"{key}.path", "is required (a Delta/Parquet path or table name)")
         _check(self.version is None or self.version >= 0, f"{key}.version", "must be >= 0")
         _check(
-            self.version is None or self.format != "parquet",
+            self.version is None or self.format in ("delta", "table"),
             f"{key}.version",
-            "time travel needs a Delta input, not parquet",
+            f"time travel needs a Delta input, not {self.format}",
         )
+        keys = SHARDED_EMBEDDING_KEYS.get(self.format)
+        if keys is None:
+            _check(
+                self.embedding_key is None,
+                f"{key}.embedding_key",
+                f"only applies to format datacomp or clip-retrieval, not {self.format}",
+            )
+        else:
+            _check(
+                self.embedding_key is None or self.embedding_key in keys,
+                f"{key}.embedding_key",
+                f"must be one of {', '.join(keys)} for format {self.format}, "
+                f"got {self.embedding_key!r}",
+            )
         _check(
             self.embedding_dim is None or self.embedding_dim > 0,
             f"{key}.embedding_dim",
@@ -273,6 +297,27 @@ class SparkConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    """MLflow run tracking. ``mlflow: null`` tracks only when MLFLOW_TRACKING_URI is set."""
+
+    mlflow: bool | None = None
+    experiment: str | None = None
+    run_name: str | None = None
+
+    def validate(self, key: str) -> None:
+        _check(
+            self.mlflow is not True or importlib.util.find_spec("mlflow") is not None,
+            f"{key}.mlflow",
+            "is true but mlflow is not installed (pip install 'spark-prune[tracking]')",
+        )
+        _check(
+            self.experiment is None or bool(self.experiment.strip()),
+            f"{key}.experiment",
+            "must not be empty (null = MLflow's default experiment)",
+        )
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """The whole run: embed -> SemDeDup -> CLIP-score filter -> DBP -> write."""
 
@@ -283,6 +328,7 @@ class PipelineConfig:
     clip_filter: ClipFilterConfig = field(default_factory=ClipFilterConfig)
     dbp: DBPConfig = field(default_factory=DBPConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     run_id: str | None = None
 
     def validate(self, key: str = "") -> None:

@@ -96,6 +96,8 @@ def test_laion_and_datacomp_follow_the_paper() -> None:
     assert datacomp.semdedup.enabled and datacomp.dbp.kmeans.k == 100
     clip = datacomp.clip_filter
     assert clip.enabled and clip.score_column and clip.keep_fraction == 0.3
+    assert (datacomp.input.format, datacomp.input.embedding_key) == ("datacomp", "l14_img")
+    assert clip.score_column == "clip_l14_similarity_score" and datacomp.input.id_column == "uid"
 
 
 def test_bundle_targets() -> None:
