@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 from peak_memory import PeakMemory  # bench/ is on sys.path when a script here runs
 
 from spark_prune import dbp as dbp_stage
-from spark_prune.config import DBPConfig, KMeansConfig, config_from_dict
+from spark_prune.config import DBPConfig, KMeansConfig
+from spark_prune.config_loader import config_from_dict
 from spark_prune.core.assign import nearest_centroids
 from spark_prune.core.quotas import (
     cluster_probabilities,
@@ -37,8 +38,8 @@ from spark_prune.core.quotas import (
     solve_quotas,
 )
 from spark_prune.core.vectors import arrow_list_to_matrix
+from spark_prune.demo.synthetic import write_parquet_embeddings
 from spark_prune.kmeans import fit_spherical_kmeans, sample_size_for
-from spark_prune.synthetic import write_parquet_embeddings
 
 
 def single_process(data: Path, out: Path, cfg: DBPConfig, dim: int) -> dict[str, float]:
@@ -110,7 +111,9 @@ def timed_single_process(
     return times, memory.peak["driver_python"]
 
 
-def spark_run(data: Path, out: Path, k: int, iterations: int, rows: int) -> tuple[dict, PeakMemory]:
+def spark_run(
+    data: Path, out: Path, k: int, iterations: int, rows: int, strategy: str = "dbp"
+) -> tuple[dict, PeakMemory]:
     from spark_prune.pipeline import run
     from spark_prune.session import get_spark
 
@@ -119,7 +122,11 @@ def spark_run(data: Path, out: Path, k: int, iterations: int, rows: int) -> tupl
         {
             "input": {"path": str(data), "format": "parquet", "embedding_dim": None},
             "output": {"path": str(out), "mode": "overwrite"},
-            "dbp": {"keep_fraction": 0.5, "kmeans": {"k": k, "iterations": iterations}},
+            "dbp": {
+                "strategy": strategy,
+                "keep_fraction": 0.5,
+                "kmeans": {"k": k, "iterations": iterations},
+            },
         }
     )
     with PeakMemory() as memory:
@@ -158,7 +165,25 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=500)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--workdir", default="bench/out")
+    parser.add_argument("--strategy", default="dbp", help="dbp.strategy of the Spark runs")
+    parser.add_argument(
+        "--spark-only",
+        metavar="DATA",
+        help="only run the Spark pipeline on this existing Parquet input and print its timings "
+        "as JSON (bench/compare_dbp.py runs it with two code versions, alternating)",
+    )
     args = parser.parse_args()
+    if args.spark_only:
+        timings, memory = spark_run(
+            Path(args.spark_only),
+            Path(args.workdir),
+            args.k,
+            args.iterations,
+            args.rows,
+            args.strategy,
+        )
+        print(json.dumps({"timings": timings, "driver_python": memory.peak["driver_python"]}))
+        return
 
     work = Path(args.workdir)
     shutil.rmtree(work, ignore_errors=True)
@@ -210,8 +235,10 @@ def main() -> None:
     for rows, memory in ((args.rows, spark_memory), (args.small_rows, small_memory)):
         if memory is not None:
             python, jvm = memory.peak["driver_python"] / mib, memory.peak["jvm"] / mib
-            print(f"peak RSS, Spark driver at {rows:,} rows: python {python:,.0f} MiB, "
-                  f"JVM {jvm:,.0f} MiB")
+            print(
+                f"peak RSS, Spark driver at {rows:,} rows: python {python:,.0f} MiB, "
+                f"JVM {jvm:,.0f} MiB"
+            )
     print(json.dumps({"spark": spark_times, "single": numpy_times}))
 
 

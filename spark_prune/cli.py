@@ -1,4 +1,4 @@
-"""``spark-prune``: run, embed, rethreshold, sql, report; each calls the library functions."""
+"""``spark-prune``: run, embed, rethreshold, sql, report, export; each calls the library."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from spark_prune.config import ConfigError, PipelineConfig, load_config
+from spark_prune.config import ConfigError, PipelineConfig
+from spark_prune.config_loader import load_config
+from spark_prune.formats.errors import ShardError
+from spark_prune.summary import print_summary
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -74,6 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write a self-contained HTML report of a run")
     report.add_argument("--run", required=True, help="output path of a run")
     report.add_argument("--out", help="HTML file to write (default <run>/report.html)")
+
+    export = sub.add_parser(
+        "export",
+        help="write a run's kept rows for other tools: DataComp's subset .npy, or ids as Parquet",
+    )
+    export.add_argument("--run", required=True, help="output path (or manifest file) of a run")
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=("datacomp-subset", "ids"),
+        help="datacomp-subset: a local .npy of sorted (u8, u8) uid pairs for DataComp's "
+        "resharder; ids: a Parquet directory of kept ids (+ url, caption/text)",
+    )
+    export.add_argument("--out", required=True, help="FILE.npy or a Parquet directory")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     return parser
 
 
@@ -96,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"spark-prune: config error: {exc}", file=sys.stderr)
         return 2
+    except ShardError as exc:
+        print(f"spark-prune: input error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -112,6 +132,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _sql(args.run, args.query, args.limit)
     if args.command == "report":
         return _report(args.run, args.out)
+    if args.command == "export":
+        return _export(args)
     raise AssertionError(args.command)
 
 
@@ -185,20 +207,21 @@ def _report(run_path: str, out: str | None) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from spark_prune.export import ExportError, export_run
+
+    try:
+        rows = export_run(_session(), args.run, args.format, args.out, args.overwrite)
+    except ExportError as exc:
+        print(f"spark-prune: export error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {rows} kept rows ({args.format}) to {args.out}")
+    return 0
+
+
 def _print_summary(doc: dict[str, Any]) -> None:
-    from spark_prune.contract import REASONS
-
-    counts = doc["counts"]
-    print(f"run {doc['run_id']}: {counts['kept']} of {counts['input']} rows kept")
-    for reason in REASONS:
-        print(f"  removed by {reason:<10} {counts.get(reason, 0)}")
-    for name, info in doc["outputs"].items():
-        print(f"  {name:<10} {info['location']} (Delta version {info['delta_version']})")
+    print_summary(doc)
     print(json.dumps({"timings_seconds": doc["timings_seconds"]}))
-
-
-def config_with_output(cfg: PipelineConfig, path: str) -> PipelineConfig:
-    return replace(cfg, output=replace(cfg.output, path=path))
 
 
 if __name__ == "__main__":

@@ -1,41 +1,57 @@
-"""Typed, validated run configuration loaded from YAML.
+"""The run configuration: one frozen dataclass per section, each validating its own values.
 
-Every section is a frozen dataclass. Unknown keys, wrong types and bad values raise
-``ConfigError`` naming the dotted key (``dbp.tau``), so a typo never silently falls back to a
-default. ``--set dotted.key=value`` overrides are parsed as YAML scalars.
+Bad values raise ``ConfigError`` naming the dotted key (``dbp.tau``). Reading YAML and ``--set``
+overrides into these classes is :mod:`spark_prune.config_loader`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import PurePath
 from typing import Any, Literal
 
-import yaml
+from spark_prune.config_sections import (
+    ConfigError,
+    EvalStrategy,
+    EvaluateConfig,
+    HierarchyConfig,
+    KeepByConfig,
+    SortDirection,
+)
+from spark_prune.config_sections import check as _check
 
-from spark_prune.config_loader import ConfigError, build
+__all__ = [
+    "ConfigError",
+    "EvalStrategy",
+    "EvaluateConfig",
+    "HierarchyConfig",
+    "KeepByConfig",
+    "PipelineConfig",
+    "SortDirection",
+]
 
-__all__ = ["ConfigError", "PipelineConfig", "apply_override", "config_from_dict", "load_config"]
-
-
-InputFormat = Literal["delta", "parquet", "table"]
+InputFormat = Literal["delta", "parquet", "table", "datacomp", "clip-retrieval"]
 WriteMode = Literal["error", "overwrite"]
 Strategy = Literal["dbp", "uniform", "ssp", "random", "hierarchical"]
 Order = Literal["hard", "easy", "random"]
-EvalStrategy = Literal["dbp", "uniform", "ssp", "random", "dbp_random", "hierarchical"]
-SortDirection = Literal["desc", "asc"]
+KMeansMethod = Literal["driver", "distributed", "auto"]
+KMEANS_METHODS = ("driver", "distributed", "auto")
 
 
-def _check(condition: bool, key: str, message: str) -> None:
-    if not condition:
-        raise ConfigError(f"{key}: {message}")
+# The arrays each sharded format ships (spark_prune.formats; the first is the default).
+SHARDED_EMBEDDING_KEYS = {
+    "datacomp": ("l14_img", "l14_txt", "b32_img", "b32_txt"),
+    "clip-retrieval": ("img_emb", "text_emb"),
+}
 
 
 @dataclass(frozen=True)
 class InputConfig:
-    """Where the rows come from. ``path`` is a Delta or Parquet directory, or a table name."""
+    """Where the rows come from. ``path`` is a Delta or Parquet directory, a table name, or a
+    directory of DataComp / clip-retrieval shards (``embedding_key`` picks their array)."""
 
     path: str = ""
     format: InputFormat = "delta"
@@ -43,15 +59,30 @@ class InputConfig:
     id_column: str = "id"
     embedding_column: str = "image_emb"
     embedding_dim: int | None = None
+    embedding_key: str | None = None
 
     def validate(self, key: str) -> None:
         _check(bool(self.path), f"{key}.path", "is required (a Delta/Parquet path or table name)")
         _check(self.version is None or self.version >= 0, f"{key}.version", "must be >= 0")
         _check(
-            self.version is None or self.format != "parquet",
+            self.version is None or self.format in ("delta", "table"),
             f"{key}.version",
-            "time travel needs a Delta input, not parquet",
+            f"time travel needs a Delta input, not {self.format}",
         )
+        keys = SHARDED_EMBEDDING_KEYS.get(self.format)
+        if keys is None:
+            _check(
+                self.embedding_key is None,
+                f"{key}.embedding_key",
+                f"only applies to format datacomp or clip-retrieval, not {self.format}",
+            )
+        else:
+            _check(
+                self.embedding_key is None or self.embedding_key in keys,
+                f"{key}.embedding_key",
+                f"must be one of {', '.join(keys)} for format {self.format}, "
+                f"got {self.embedding_key!r}",
+            )
         _check(
             self.embedding_dim is None or self.embedding_dim > 0,
             f"{key}.embedding_dim",
@@ -84,41 +115,35 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class KMeansConfig:
-    """Spherical k-means fitted with faiss on a seeded sample pulled to the driver."""
+    """Spherical k-means on a seeded, partition-independent sample: fitted with faiss on the
+    driver (``driver``), as Lloyd iterations of Spark aggregations (``distributed``), or the
+    latter only when ``k × sample rows`` exceeds ``driver_max_work`` (``auto``)."""
 
     k: int = 500
     iterations: int = 100
     seed: int = 1234
     sample_size: int | None = None
     max_points_per_centroid: int = 256
+    method: KMeansMethod = "driver"
+    driver_max_work: int = 2_000_000_000
 
     def validate(self, key: str) -> None:
         _check(self.k >= 1, f"{key}.k", f"must be >= 1, got {self.k}")
+        self.validate_common(key)
+
+    def validate_common(self, key: str) -> None:
+        """Every key but k."""
         _check(self.iterations >= 1, f"{key}.iterations", "must be >= 1")
+        _check(
+            self.method in KMEANS_METHODS,
+            f"{key}.method",
+            f"must be one of {', '.join(KMEANS_METHODS)}, got {self.method!r}",
+        )
+        _check(self.driver_max_work >= 1, f"{key}.driver_max_work", "must be >= 1")
         _check(
             self.sample_size is None or self.sample_size >= 1, f"{key}.sample_size", "must be >= 1"
         )
         _check(self.max_points_per_centroid >= 1, f"{key}.max_points_per_centroid", "must be >= 1")
-
-
-@dataclass(frozen=True)
-class HierarchyConfig:
-    """``dbp.strategy: hierarchical`` (Vo et al. 2024): k-means over the centroids, level by level.
-
-    Level 1 is DBP's own clustering (``dbp.kmeans.k``); ``k`` lists the number of clusters of
-    each further level, each fitted on the centroids of the level below (so levels = 1 + len(k)).
-    """
-
-    k: Sequence[int] = (10,)
-    iterations: int = 50
-
-    def validate(self, key: str) -> None:
-        _check(len(self.k) >= 1, f"{key}.k", "list at least one level above dbp.kmeans.k")
-        for i, k in enumerate(self.k):
-            _check(k >= 1, f"{key}.k[{i}]", f"must be >= 1, got {k}")
-            if i:
-                _check(k <= self.k[i - 1], f"{key}.k[{i}]", "levels must not grow upwards")
-        _check(self.iterations >= 1, f"{key}.iterations", "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -159,15 +184,28 @@ class DBPConfig:
 
 
 @dataclass(frozen=True)
-class KeepByConfig:
-    """``semdedup.keep_by``: order rows inside a cluster by a column (then id), so the
-    survivor of a duplicate group is e.g. the highest-resolution image."""
+class SemDedupKMeansConfig:
+    """SemDeDup's own k-means: the keys of ``dbp.kmeans``; ``k: auto`` = rows / rows_per_cluster."""
 
-    column: str = ""
-    order: SortDirection = "desc"
+    k: int | Literal["auto"] = "auto"
+    iterations: int = 20
+    seed: int = 1234
+    sample_size: int | None = None
+    max_points_per_centroid: int = 256
+    method: KMeansMethod = "driver"
+    driver_max_work: int = 2_000_000_000
 
     def validate(self, key: str) -> None:
-        _check(bool(self.column), f"{key}.column", "is required (a numeric input column)")
+        _check(
+            self.k == "auto" if isinstance(self.k, str) else self.k >= 1,
+            f"{key}.k",
+            f'must be "auto" (rows / rows_per_cluster) or an integer >= 1, got {self.k!r}',
+        )
+        self.with_k(1).validate(key)
+
+    def with_k(self, k: int) -> KMeansConfig:
+        """The k-means to fit, with ``k`` resolved (see ``semdedup.default_k``)."""
+        return KMeansConfig(**{**dataclasses.asdict(self), "k": k})
 
 
 @dataclass(frozen=True)
@@ -180,9 +218,10 @@ class SemDedupConfig:
     seed: int = 1234
     block_size: int = 1024
     rows_per_cluster: int = 10_000
+    split_rows: int = 50_000
     keep_by: KeepByConfig | None = None
     border_margin: float = 0.0
-    kmeans: KMeansConfig = field(default_factory=lambda: KMeansConfig(k=0, iterations=20))
+    kmeans: SemDedupKMeansConfig = field(default_factory=SemDedupKMeansConfig)
 
     def validate(self, key: str) -> None:
         _check(0 <= self.eps < 2, f"{key}.eps", f"must be in [0, 2), got {self.eps}")
@@ -195,8 +234,8 @@ class SemDedupConfig:
         )
         _check(self.block_size >= 1, f"{key}.block_size", "must be >= 1")
         _check(self.rows_per_cluster >= 1, f"{key}.rows_per_cluster", "must be >= 1")
-        _check(self.kmeans.k >= 0, f"{key}.kmeans.k", "must be >= 0 (0 = rows / rows_per_cluster)")
-        _check(self.kmeans.iterations >= 1, f"{key}.kmeans.iterations", "must be >= 1")
+        _check(self.split_rows >= 0, f"{key}.split_rows", "must be >= 0 (0 = never split)")
+        self.kmeans.validate(f"{key}.kmeans")
 
 
 @dataclass(frozen=True)
@@ -230,6 +269,7 @@ class EmbedConfig:
     model: str = "ViT-B-32"
     pretrained: str | None = None
     checkpoint: str | None = None
+    model_config: str | None = None
     image_column: str | None = "image"
     image_kind: Literal["bytes", "path"] = "bytes"
     text_column: str | None = "caption"
@@ -257,49 +297,11 @@ class EmbedConfig:
             f"{key}.checkpoint",
             "set pretrained or checkpoint, not both",
         )
-
-
-@dataclass(frozen=True)
-class EvaluateConfig:
-    """``spark-prune evaluate``: every strategy at every budget, scored by a linear probe."""
-
-    label_column: str = ""
-    budgets: Sequence[float] = (0.1, 0.2, 0.3, 0.5)
-    strategies: Sequence[EvalStrategy] = (
-        "dbp",
-        "uniform",
-        "ssp",
-        "random",
-        "dbp_random",
-        "hierarchical",
-    )
-    test_fraction: float = 0.2
-    seed: int = 1234
-    max_iter: int = 100
-    reg_param: float = 0.0
-    partitions: int = 8
-
-    def validate(self, key: str) -> None:
-        for i, budget in enumerate(self.budgets):
-            _check(0 < budget <= 1, f"{key}.budgets[{i}]", f"must be in (0, 1], got {budget}")
-        _check(len(self.budgets) >= 1, f"{key}.budgets", "list at least one keep fraction")
-        _check(len(self.strategies) >= 1, f"{key}.strategies", "list at least one strategy")
         _check(
-            len(set(self.strategies)) == len(self.strategies),
-            f"{key}.strategies",
-            "lists a strategy twice",
+            self.model_config is None or PurePath(self.model_config).name == f"{self.model}.json",
+            f"{key}.model_config",
+            f"must be a file named {self.model}.json (open_clip names a model by its config file)",
         )
-        _check(
-            0 < self.test_fraction < 1,
-            f"{key}.test_fraction",
-            f"must be in (0, 1), got {self.test_fraction}",
-        )
-        _check(self.max_iter >= 1, f"{key}.max_iter", "must be >= 1")
-        _check(self.reg_param >= 0, f"{key}.reg_param", "must be >= 0")
-        _check(self.partitions >= 1, f"{key}.partitions", "must be >= 1")
-
-    def require_label(self, key: str) -> None:
-        _check(bool(self.label_column), f"{key}.label_column", "is required by evaluate")
 
 
 @dataclass(frozen=True)
@@ -316,6 +318,27 @@ class SparkConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    """MLflow run tracking. ``mlflow: null`` tracks only when MLFLOW_TRACKING_URI is set."""
+
+    mlflow: bool | None = None
+    experiment: str | None = None
+    run_name: str | None = None
+
+    def validate(self, key: str) -> None:
+        _check(
+            self.mlflow is not True or importlib.util.find_spec("mlflow") is not None,
+            f"{key}.mlflow",
+            "is true but mlflow is not installed (pip install 'spark-prune[tracking]')",
+        )
+        _check(
+            self.experiment is None or bool(self.experiment.strip()),
+            f"{key}.experiment",
+            "must not be empty (null = MLflow's default experiment)",
+        )
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """The whole run: embed -> SemDeDup -> CLIP-score filter -> DBP -> write."""
 
@@ -327,6 +350,7 @@ class PipelineConfig:
     dbp: DBPConfig = field(default_factory=DBPConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     run_id: str | None = None
 
     def validate(self, key: str = "") -> None:
@@ -337,38 +361,3 @@ class PipelineConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> PipelineConfig:
-    """Load a YAML file (optional), apply ``key=value`` overrides, validate."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        text = Path(path).read_text()
-        loaded = yaml.safe_load(text) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping")
-        raw = loaded
-    for item in overrides:
-        apply_override(raw, item)
-    return config_from_dict(raw)
-
-
-def config_from_dict(raw: Mapping[str, Any]) -> PipelineConfig:
-    cfg = build(PipelineConfig, raw, "")
-    cfg.validate()
-    return cfg
-
-
-def apply_override(raw: dict[str, Any], item: str) -> None:
-    """Apply one ``dotted.key=value`` override in place; the value is parsed as YAML."""
-    if "=" not in item:
-        raise ConfigError(f"--set {item!r}: expected key=value")
-    dotted, value_text = item.split("=", 1)
-    parts = dotted.strip().split(".")
-    node = raw
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{dotted}: {part} is not a section")
-        node = child
-    node[parts[-1]] = yaml.safe_load(value_text) if value_text.strip() else None

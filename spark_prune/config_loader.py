@@ -1,7 +1,9 @@
-"""YAML/dict values to frozen config dataclasses: types checked, keys named in every error.
+"""YAML files and ``--set dotted.key=value`` overrides into the typed config of ``config.py``.
 
-Generic: it knows nothing of spark_prune's sections (``spark_prune.config``). Unknown keys,
-wrong types and bad literals raise ``ConfigError`` naming the dotted key.
+Generic over frozen dataclasses: every field is coerced by its type hint (bool, int, float, str,
+``Literal``, ``X | None``, unions, lists, string dicts, nested dataclasses). Unknown keys, wrong
+types and bad values raise ``ConfigError`` naming the dotted key, so a typo never silently falls
+back to a default. Override values are parsed as YAML scalars.
 """
 
 from __future__ import annotations
@@ -10,19 +12,52 @@ import dataclasses
 import types
 import typing
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
+import yaml
 
-class ConfigError(ValueError):
-    """A configuration key is unknown, missing, of the wrong type or out of range."""
+from spark_prune.config import ConfigError, PipelineConfig
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> PipelineConfig:
+    """Load a YAML file (optional), apply ``key=value`` overrides, validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        text = Path(path).read_text()
+        loaded = yaml.safe_load(text) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        raw = loaded
+    for item in overrides:
+        apply_override(raw, item)
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: Mapping[str, Any]) -> PipelineConfig:
+    """A validated ``PipelineConfig`` from nested mappings (a parsed YAML file, a manifest)."""
+    cfg = build(PipelineConfig, raw, "")
+    cfg.validate()
+    return cfg
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one ``dotted.key=value`` override in place; the value is parsed as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value")
+    dotted, value_text = item.split("=", 1)
+    parts = dotted.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: {part} is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(value_text) if value_text.strip() else None
 
 
 def build(cls: type, raw: Any, prefix: str) -> Any:
-    """An instance of dataclass ``cls`` from the mapping ``raw`` (keys under ``prefix``)."""
-    return _build(cls, raw, prefix)
-
-
-def _build(cls: type, raw: Any, prefix: str) -> Any:
+    """An instance of dataclass ``cls`` from a mapping; ``prefix`` is the dotted key of ``raw``."""
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
@@ -46,18 +81,7 @@ def _join(prefix: str, name: str) -> str:
 def _coerce(tp: Any, value: Any, key: str) -> Any:
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
-        options = get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(option, value, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{key}: must not be null")
+        return _coerce_union(get_args(tp), value, key)
     if origin is Literal:
         allowed = get_args(tp)
         if value not in allowed:
@@ -66,7 +90,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             )
         return value
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _build(tp, value, key)
+        return build(tp, value, key)
     if origin is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
@@ -77,6 +101,30 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         (item_tp,) = get_args(tp) or (Any,)
         return tuple(_coerce(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value))
     return _coerce_scalar(tp, value, key)
+
+
+def _coerce_union(options: tuple[Any, ...], value: Any, key: str) -> Any:
+    if value is None and type(None) in options:
+        return None
+    candidates = [option for option in options if option is not type(None)]
+    errors = []
+    for option in candidates:
+        try:
+            return _coerce(option, value, key)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if len(candidates) == 1:
+        raise ConfigError(errors[0])
+    expected = " or ".join(_describe(option) for option in candidates)
+    raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+
+
+def _describe(tp: Any) -> str:
+    """How an error message names a type: ``an integer``, ``"auto"``, ..."""
+    if get_origin(tp) is Literal:
+        return " or ".join(f'"{v}"' if isinstance(v, str) else repr(v) for v in get_args(tp))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    return names.get(tp, getattr(tp, "__name__", repr(tp)))
 
 
 def _coerce_scalar(tp: Any, value: Any, key: str) -> Any:

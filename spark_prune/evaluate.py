@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from pyspark import StorageLevel
@@ -26,10 +26,10 @@ from pyspark.sql import types as T
 
 from spark_prune import dbp
 from spark_prune.assign import assign_clusters
-from spark_prune.config import ConfigError, DBPConfig, PipelineConfig
+from spark_prune.clustering import fit_kmeans
+from spark_prune.config import ConfigError, DBPConfig, PipelineConfig, Strategy
 from spark_prune.core.quotas import InfeasibleTargetError
 from spark_prune.io import OutputExistsError, OutputLocation, read_input, with_absolute_paths
-from spark_prune.kmeans import fit_kmeans
 from spark_prune.lake import write_text
 from spark_prune.probe import ProbeConfig, label_indexer, prepare, score_probe, train_probe
 from spark_prune.validate import (
@@ -66,7 +66,7 @@ def strategy_config(base: DBPConfig, strategy: str, budget: float) -> DBPConfig:
     within = base.within_cluster
     if strategy in ("dbp_random", "hierarchical"):
         within = "random"
-    name = "dbp" if strategy == "dbp_random" else strategy
+    name = cast(Strategy, "dbp" if strategy == "dbp_random" else strategy)
     return replace(
         base, strategy=name, keep_fraction=budget, keep_count=None, within_cluster=within
     )
@@ -237,7 +237,8 @@ def _write_figure(spark: SparkSession, out: OutputLocation, table: pd.DataFrame)
 
 def evaluation_page(table: pd.DataFrame) -> str:
     """A standalone HTML page: the report's evaluation section alone."""
-    from spark_prune.report import CSS, evaluation_html
+    from spark_prune.report.evaluation import evaluation_html
+    from spark_prune.report.html import CSS
 
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -23,7 +23,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from spark_prune.demo_data import unpack_deb
+from spark_prune.demo.clipart import unpack_deb
 from spark_prune.io import absolute_local_path
 from spark_prune.lake import DeltaLocation
 

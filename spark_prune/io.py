@@ -21,8 +21,32 @@ class OutputExistsError(FileExistsError):
     """The output location already holds a run and output.mode is 'error'."""
 
 
+@dataclass(frozen=True)
+class InputRead:
+    """The input rows, the Delta version read (None: not Delta) and the shard count (None:
+    not a sharded format)."""
+
+    frame: DataFrame
+    version: int | None
+    shards: int | None = None
+
+
+def open_input(spark: SparkSession, cfg: InputConfig) -> InputRead:
+    """The input as configured: Delta (pinned), Parquet, a table, or DataComp/clip-retrieval
+    shards (read on the executors by ``spark_prune.formats``; no Delta version)."""
+    if cfg.format in ("datacomp", "clip-retrieval"):
+        from spark_prune.formats import read_sharded
+
+        sharded = read_sharded(spark, cfg)
+        return InputRead(sharded.frame, None, sharded.shards)
+    return InputRead(*read_input(spark, cfg))
+
+
 def read_input(spark: SparkSession, cfg: InputConfig) -> tuple[DataFrame, int | None]:
     """The input DataFrame and the Delta version read (pinned, so reruns see the same rows)."""
+    if cfg.format in ("datacomp", "clip-retrieval"):
+        read = open_input(spark, cfg)
+        return read.frame, read.version
     if cfg.format == "parquet":
         return spark.read.parquet(cfg.path), None
     table = DeltaLocation(cfg.path)

@@ -51,6 +51,7 @@ class RunFacts:
     counts: Mapping[str, int]
     timings: Mapping[str, float]
     outputs: Mapping[str, Mapping[str, Any]]  # table -> location, delta_version
+    input_shards: int | None = None  # DataComp / clip-retrieval inputs
 
 
 def versions() -> dict[str, str]:
@@ -75,6 +76,7 @@ def build(
             "path": cfg.input.path,
             "format": cfg.input.format,
             "delta_version": run.input_version,
+            "shards": run.input_shards,
             "id_column": cfg.input.id_column,
             "embedding_column": cfg.input.embedding_column,
             "embedding_dim": None,

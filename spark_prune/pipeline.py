@@ -16,9 +16,9 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_prune import contract, decisions, manifest
+from spark_prune import contract, decisions, manifest, tracking
 from spark_prune.config import PipelineConfig
-from spark_prune.io import OutputLocation, read_input, with_absolute_paths
+from spark_prune.io import InputRead, OutputLocation, open_input, with_absolute_paths
 from spark_prune.stages import REGISTRY, RunContext, Stage, StageOutput
 
 log = logging.getLogger(__name__)
@@ -58,12 +58,14 @@ def run(
     )
     try:
         with ctx.timed("read"):
-            source, version = read_input(spark, cfg.input)
-        outputs = _run_stages(ctx, enabled, source)
-        full_rows = source
+            source = open_input(spark, cfg.input)
+        outputs = _run_stages(ctx, enabled, source.frame)
+        full_rows = source.frame
         for _, output in outputs:
             full_rows = output.full_rows if output.full_rows is not None else full_rows
-        return _publish(ctx, registry, outputs, full_rows, out, started, version)
+        result = _publish(ctx, registry, outputs, full_rows, out, started, source)
+        tracking.log_run(cfg, result.manifest)  # MLflow, only when tracking is on
+        return result
     finally:
         ctx.release()
 
@@ -96,7 +98,7 @@ def _publish(
     full_rows: DataFrame,
     out: OutputLocation,
     started: str,
-    input_version: int | None,
+    source: InputRead,
 ) -> RunResult:
     """Write decisions, the stages' tables and pruned, then the manifest (the commit point)."""
     spark, id_col = ctx.spark, ctx.id_col
@@ -123,7 +125,8 @@ def _publish(
     facts = manifest.RunFacts(
         run_id=ctx.run_id,
         started=started,
-        input_version=input_version,
+        input_version=source.version,
+        input_shards=source.shards,
         counts=counts,
         timings=ctx.timings,
         outputs={

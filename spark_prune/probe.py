@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
 from pyspark.ml.classification import LogisticRegression, LogisticRegressionModel
 from pyspark.ml.feature import StringIndexer, StringIndexerModel
 from pyspark.ml.functions import array_to_vector
@@ -63,7 +64,7 @@ def train_probe(train: DataFrame, id_col: str, cfg: ProbeConfig) -> LogisticRegr
 
 def score_probe(model: LogisticRegressionModel, test: DataFrame) -> tuple[float, float]:
     """(accuracy, macro-F1) on ``test``: a (label, prediction) count table, k² rows."""
-    table = (
+    table = pd.DataFrame(
         model.transform(test.select(FEATURES, LABEL)).groupBy(LABEL, PREDICTION).count().toPandas()
     )
     return probe_scores(

@@ -1,7 +1,8 @@
 """SemDeDup on Spark: fit, assign, then the exact kernel (``core.semdedup_kernel``) per cluster.
 
 The rule and its numerics are documented in ``spark_prune.core.semdedup_kernel``; this module
-only moves rows: every cluster's rows go to one ``applyInArrow`` call.
+only moves rows: every cluster's rows go to one ``applyInArrow`` call, except clusters expected
+to exceed ``split_rows``, which ``semdedup_split`` spreads over many tasks (same decisions).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,13 +22,10 @@ from pyspark.sql import types as T
 
 from spark_prune import contract
 from spark_prune.assign import assign_clusters
+from spark_prune.clustering import fit_kmeans_sized
 from spark_prune.config import ConfigError, SemDedupConfig
 from spark_prune.core.ordering import check_order
-from spark_prune.core.semdedup_cost import (
-    estimated_sizes,
-    measure_pair_rate,
-    warn_about_largest_cluster,
-)
+from spark_prune.core.semdedup_cost import measure_pair_rate, warn_about_largest_cluster
 from spark_prune.core.semdedup_kernel import (
     SIMILARITY_DTYPE,
     SIMILARITY_METHOD,
@@ -36,7 +33,6 @@ from spark_prune.core.semdedup_kernel import (
     dedup_cluster,
 )
 from spark_prune.core.vectors import binary_to_matrix
-from spark_prune.kmeans import fit_kmeans_on_sample
 from spark_prune.order_columns import hash_key
 from spark_prune.semdedup_border import (
     GUEST_COL,
@@ -45,6 +41,7 @@ from spark_prune.semdedup_border import (
     context_stats,
     with_guests,
 )
+from spark_prune.semdedup_split import big_clusters, dedup_with_split
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +71,8 @@ def apply_eps(decisions: DataFrame, eps: float, out_col: str = REMOVED_COL) -> D
 
 
 def default_k(cfg: SemDedupConfig, n_rows: int) -> int:
-    if cfg.kmeans.k > 0:
+    """``semdedup.kmeans.k``, or for ``auto`` ceil(rows / rows_per_cluster) (at least 1)."""
+    if isinstance(cfg.kmeans.k, int):
         return cfg.kmeans.k
     return max(1, math.ceil(n_rows / cfg.rows_per_cluster))
 
@@ -177,6 +175,55 @@ def _exact_stats(result: DataFrame, eps: float) -> dict[str, Any]:
     }
 
 
+def _dedup(
+    assigned: DataFrame,
+    sizes: np.ndarray,
+    id_col: str,
+    dim: int,
+    cfg: SemDedupConfig,
+    schema: T.StructType,
+) -> tuple[DataFrame, list[int], dict[str, Any] | None]:
+    """The persisted result, the clusters split across tasks (``semdedup_split``) and the
+    border facts (``semdedup_border``; with ``border_margin`` no cluster is split)."""
+    process = _cluster_function(id_col, dim, cfg)
+    if cfg.border_margin > 0:
+        if big_clusters(sizes, cfg.split_rows):
+            log.warning("SemDeDup: border_margin > 0, so no cluster is split (split_rows ignored)")
+        result, border_info = _dedup_border(assigned, id_col, cfg.border_margin, schema, process)
+        return result, [], border_info
+    big = big_clusters(sizes, cfg.split_rows)
+    if not big:
+        result = assigned.groupBy(CLUSTER_COL).applyInArrow(process, schema)
+    else:
+        log.info("SemDeDup: clusters %s split across tasks (over %d rows)", big, cfg.split_rows)
+        cols = {"id": id_col, "cluster": CLUSTER_COL, "dist": DIST_COL, "emb": EMB_BYTES}
+        assigned = assigned.persist(StorageLevel.MEMORY_AND_DISK)
+        result = dedup_with_split(
+            assigned, big, {**cols, "key": ORDER_KEY, "keep": KEEP_KEY}, dim, cfg, schema, process
+        )
+    return result.persist(StorageLevel.MEMORY_AND_DISK), big, None
+
+
+def _dedup_border(
+    assigned: DataFrame,
+    id_col: str,
+    margin: float,
+    schema: T.StructType,
+    process: Callable[[pa.Table], pa.Table],
+) -> tuple[DataFrame, dict[str, Any]]:
+    """Each cluster with its guests (rows within ``margin`` of it), then one answer per row."""
+    contexts = with_guests(assigned, margin, CLUSTER_COL, DIST_COL)
+    with_flag = T.StructType([*schema.fields, T.StructField(GUEST_COL, T.BooleanType())])
+    per_context = contexts.groupBy(CLUSTER_COL).applyInArrow(process, with_flag)
+    per_context = per_context.persist(StorageLevel.MEMORY_AND_DISK)
+    border_info = context_stats(per_context, CLUSTER_COL)
+    result = combine_contexts(per_context, id_col, MAX_SIM_COL, PARTNER_COL)
+    result = result.persist(StorageLevel.MEMORY_AND_DISK)
+    result.count()  # computed and cached before the per-context table is dropped
+    per_context.unpersist()
+    return result, border_info
+
+
 def semdedup(
     df: DataFrame, cfg: SemDedupConfig, id_col: str, emb_col: str, dim: int, n_rows: int
 ) -> tuple[DataFrame, dict[str, Any]]:
@@ -197,14 +244,12 @@ def semdedup(
     if n_rows == 0:
         empty = df.sparkSession.createDataFrame([], schema)
         return empty, {"k": 0, "eps": cfg.eps, "rows": 0, "removed": 0, "kmeans": None}
-    km_cfg = replace(cfg.kmeans, k=default_k(cfg, n_rows))
+    km_cfg = cfg.kmeans.with_k(default_k(cfg, n_rows))
     start = time.perf_counter()
-    km, sample = fit_kmeans_on_sample(
-        df, id_col, emb_col, dim, n_rows, km_cfg, label="semdedup k-means"
-    )
+    km, sizes = fit_kmeans_sized(df, id_col, emb_col, dim, n_rows, km_cfg, "semdedup k-means")
     fit_seconds = time.perf_counter() - start
     rate = measure_pair_rate(dim, cfg.block_size)
-    estimate = warn_about_largest_cluster(estimated_sizes(sample, km.centroids, n_rows), rate)
+    estimate = warn_about_largest_cluster(sizes, rate)
     border = cfg.border_margin > 0
     assigned = assign_clusters(
         df,
@@ -224,21 +269,10 @@ def semdedup(
             assigned = assigned.drop(keep_by)
     elif cfg.order == "random":
         assigned = assigned.withColumn(ORDER_KEY, hash_key(id_col, cfg.seed))
-    function = _cluster_function(id_col, dim, cfg)
-    start = time.perf_counter()  # everything below runs when the first action needs it
-    if border:
-        contexts = with_guests(assigned, cfg.border_margin, CLUSTER_COL, DIST_COL)
-        with_flag = T.StructType([*schema.fields, T.StructField(GUEST_COL, T.BooleanType())])
-        per_context = contexts.groupBy(CLUSTER_COL).applyInArrow(function, with_flag)
-        per_context = per_context.persist(StorageLevel.MEMORY_AND_DISK)
-        border_info = context_stats(per_context, CLUSTER_COL)
-        result = combine_contexts(per_context, id_col, MAX_SIM_COL, PARTNER_COL)
-    else:
-        result = assigned.groupBy(CLUSTER_COL).applyInArrow(function, schema)
-    result = result.persist(StorageLevel.MEMORY_AND_DISK)
+    result, big, border_info = _dedup(assigned, sizes, id_col, dim, cfg, schema)
+    start = time.perf_counter()
     stats = _exact_stats(result, cfg.eps)
-    if border:
-        per_context.unpersist()  # result is computed and cached now
+    assigned.unpersist()
     if stats["rows"] != n_rows:
         log.warning("SemDeDup: n_rows was %d but the input has %d rows", n_rows, stats["rows"])
     info: dict[str, Any] = {
@@ -249,8 +283,10 @@ def semdedup(
         "seed": cfg.seed if cfg.order == "random" else None,
         "keep_by": None if cfg.keep_by is None else dict(vars(cfg.keep_by)),
         "border_margin": cfg.border_margin,
-        "border": border_info if border else None,
+        "border": border_info,
         "block_size": cfg.block_size,
+        "split_rows": cfg.split_rows,
+        "split_clusters": big,
         "similarity_dtype": SIMILARITY_DTYPE,
         "similarity_method": SIMILARITY_METHOD,
         "estimate_before_run": estimate,

@@ -24,6 +24,7 @@ pairs: each guest adds one comparison per row of its host context.
 
 from __future__ import annotations
 
+import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -73,7 +74,7 @@ def combine_contexts(
 
 def context_stats(per_context: DataFrame, cluster_col: str) -> dict[str, int]:
     """Guests and the similarity pairs the contexts cost (k rows to the driver)."""
-    table = (
+    table = pd.DataFrame(
         per_context.groupBy(cluster_col)
         .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col(GUEST_COL).cast("long")).alias("g"))
         .toPandas()

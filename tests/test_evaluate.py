@@ -13,7 +13,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from spark_prune.cli import main
-from spark_prune.config import ConfigError, config_from_dict
+from spark_prune.config import ConfigError
+from spark_prune.config_loader import config_from_dict
 from spark_prune.evaluate import FULL, is_test, select_subsets, split_rows, strategy_config
 from spark_prune.fashion_mnist import build_fashion_mnist_table
 from spark_prune.pipeline import run

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_prune.config import KMeansConfig, SemDedupConfig
+from spark_prune.clustering import fit_kmeans_sized
+from spark_prune.config import SemDedupConfig, SemDedupKMeansConfig
 from spark_prune.core.assign import nearest_centroids, two_nearest_centroids
 from spark_prune.core.semdedup_kernel import removed_mask
 from spark_prune.core.vectors import l2_normalize
-from spark_prune.kmeans import fit_kmeans_on_sample
 from spark_prune.semdedup import semdedup
 from tests.test_semdedup import brute_force, embeddings_frame, near_copies, unit
 
@@ -72,13 +72,13 @@ def run_stage(spark: SparkSession, df: Any, cfg: SemDedupConfig, n: int) -> pd.D
 def planted(spark: SparkSession) -> tuple[np.ndarray, np.ndarray, Any, SemDedupConfig]:
     ids, x = data(400, seed=8)
     df = embeddings_frame(spark, ids.tolist(), x, "long").repartition(3)
-    cfg = SemDedupConfig(enabled=True, eps=EPS, kmeans=KMeansConfig(k=8, iterations=10))
+    cfg = SemDedupConfig(enabled=True, eps=EPS, kmeans=SemDedupKMeansConfig(k=8, iterations=10))
     return ids, x, df, cfg
 
 
 def test_matches_numpy_rule_and_finds_split_pairs(spark: SparkSession, planted) -> None:  # type: ignore[no-untyped-def]
     ids, x, df, cfg = planted
-    km, _ = fit_kmeans_on_sample(df, "id", "image_emb", DIM, 400, cfg.kmeans)
+    km, _ = fit_kmeans_sized(df, "id", "image_emb", DIM, 400, cfg.kmeans.with_k(8), "test")
     plain = run_stage(spark, df, cfg, 400)
     wide = run_stage(spark, df, replace(cfg, border_margin=0.1), 400)
     expected = reference(ids, x, km.centroids, 0.1)

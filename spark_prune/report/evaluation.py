@@ -1,9 +1,10 @@
-"""The evaluation's figure and table rows, for the run report's evaluation section (when the
-output holds an ``evaluation`` table) and the standalone ``evaluation.html`` that evaluate
-writes. No HTML here: the report's helpers turn these into a page section."""
+"""The report's evaluation section (when the run's output holds an ``evaluation`` table) and
+the body of the standalone ``evaluation.html`` that ``spark-prune evaluate`` writes: accuracy vs
+budget per strategy, and the table. Built with the report's figure and HTML helpers."""
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
@@ -11,6 +12,8 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from spark_prune.lake import DeltaLocation
+from spark_prune.report.figures import figure_html
+from spark_prune.report.html import Section, html_table
 
 TABLE = "evaluation"  # spark_prune.evaluate.TABLE (not imported: that pulls in Spark ML)
 FULL = "full"
@@ -80,3 +83,18 @@ def read_evaluation(spark: SparkSession, run_path: str) -> pd.DataFrame | None:
     if not table.exists(spark):
         return None
     return table.read(spark).toPandas()
+
+
+def evaluation_section(spark: SparkSession, run_path: str) -> Section | None:
+    """``spark-prune evaluate``'s figure and table, when the run's output holds one."""
+    table = read_evaluation(spark, run_path)
+    if table is None:
+        return None
+    return Section("evaluation", TITLE, evaluation_html(table))
+
+
+def evaluation_html(table: pd.DataFrame) -> str:
+    """The figure, a note on how it was measured, and the table."""
+    figure = figure_html(accuracy_figure(table), "accuracy vs budget per strategy")
+    rows = html_table(HEADER, table_rows(table), numeric=(1, 2, 3, 4, 5))
+    return f"{figure}<p class='note'>{html.escape(NOTE)}</p>{rows}"

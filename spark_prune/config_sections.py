@@ -1,0 +1,100 @@
+"""Config sections of the ``evaluate`` work and the error type every section raises.
+
+``ConfigError`` and ``check`` live here (re-exported by :mod:`spark_prune.config`) so that
+``config.py`` can import these sections without an import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+
+class ConfigError(ValueError):
+    """A configuration key is unknown, missing, of the wrong type or out of range."""
+
+
+EvalStrategy = Literal["dbp", "uniform", "ssp", "random", "dbp_random", "hierarchical"]
+SortDirection = Literal["desc", "asc"]
+
+
+def check(condition: bool, key: str, message: str) -> None:
+    """Raise ``ConfigError("<key>: <message>")`` unless ``condition``."""
+    if not condition:
+        raise ConfigError(f"{key}: {message}")
+
+
+@dataclass(frozen=True)
+class HierarchyConfig:
+    """``dbp.strategy: hierarchical`` (Vo et al. 2024): k-means over the centroids, level by level.
+
+    Level 1 is DBP's own clustering (``dbp.kmeans.k``); ``k`` lists the number of clusters of
+    each further level, each fitted on the centroids of the level below (so levels = 1 + len(k)).
+    """
+
+    k: Sequence[int] = (10,)
+    iterations: int = 50
+
+    def validate(self, key: str) -> None:
+        check(len(self.k) >= 1, f"{key}.k", "list at least one level above dbp.kmeans.k")
+        for i, k in enumerate(self.k):
+            check(k >= 1, f"{key}.k[{i}]", f"must be >= 1, got {k}")
+            if i:
+                check(k <= self.k[i - 1], f"{key}.k[{i}]", "levels must not grow upwards")
+        check(self.iterations >= 1, f"{key}.iterations", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class KeepByConfig:
+    """``semdedup.keep_by``: order rows inside a cluster by a column (then id), so the
+    survivor of a duplicate group is e.g. the highest-resolution image."""
+
+    column: str = ""
+    order: SortDirection = "desc"
+
+    def validate(self, key: str) -> None:
+        check(bool(self.column), f"{key}.column", "is required (a numeric input column)")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """``spark-prune evaluate``: every strategy at every budget, scored by a linear probe."""
+
+    label_column: str = ""
+    budgets: Sequence[float] = (0.1, 0.2, 0.3, 0.5)
+    strategies: Sequence[EvalStrategy] = (
+        "dbp",
+        "uniform",
+        "ssp",
+        "random",
+        "dbp_random",
+        "hierarchical",
+    )
+    test_fraction: float = 0.2
+    seed: int = 1234
+    max_iter: int = 100
+    reg_param: float = 0.0
+    partitions: int = 8
+
+    def validate(self, key: str) -> None:
+        for i, budget in enumerate(self.budgets):
+            check(0 < budget <= 1, f"{key}.budgets[{i}]", f"must be in (0, 1], got {budget}")
+        check(len(self.budgets) >= 1, f"{key}.budgets", "list at least one keep fraction")
+        check(len(self.strategies) >= 1, f"{key}.strategies", "list at least one strategy")
+        check(
+            len(set(self.strategies)) == len(self.strategies),
+            f"{key}.strategies",
+            "lists a strategy twice",
+        )
+        check(
+            0 < self.test_fraction < 1,
+            f"{key}.test_fraction",
+            f"must be in (0, 1), got {self.test_fraction}",
+        )
+        check(self.max_iter >= 1, f"{key}.max_iter", "must be >= 1")
+        check(self.reg_param >= 0, f"{key}.reg_param", "must be >= 0")
+        check(self.partitions >= 1, f"{key}.partitions", "must be >= 1")
+
+    def require_label(self, key: str) -> None:
+        check(bool(self.label_column), f"{key}.label_column", "is required by evaluate")
