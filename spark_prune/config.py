@@ -17,10 +17,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A configuration key is unknown, missing, of the wrong type or out of range."""
-
+from spark_prune.errors import ConfigError as ConfigError  # re-exported: the historic home
 
 InputFormat = Literal["delta", "parquet", "table"]
 WriteMode = Literal["error", "overwrite"]
@@ -131,7 +128,11 @@ class DBPConfig:
                 f"must be in (0, 1], got {self.keep_fraction}",
             )
         if self.keep_count is not None:
-            _check(self.keep_count >= 0, f"{key}.keep_count", "must be >= 0")
+            _check(
+                self.keep_count >= 1,
+                f"{key}.keep_count",
+                f"must be >= 1, got {self.keep_count} (to keep every row set dbp.enabled=false)",
+            )
         _check(0 <= self.balance_ratio <= 1, f"{key}.balance_ratio", "must be in [0, 1]")
         self.kmeans.validate(f"{key}.kmeans")
 
@@ -256,14 +257,34 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     """Load a YAML file (optional), apply ``key=value`` overrides, validate."""
     raw: dict[str, Any] = {}
     if path is not None:
-        text = Path(path).read_text()
-        loaded = yaml.safe_load(text) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping")
-        raw = loaded
+        raw = _read_yaml(Path(path))
     for item in overrides:
         apply_override(raw, item)
     return config_from_dict(raw)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The config file's mapping; a missing, unreadable or invalid file is a ConfigError."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"--config {str(path)!r}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--config {str(path)!r}: is a directory, expected a YAML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--config {str(path)!r}: cannot be read ({exc})") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"--config {str(path)!r}: invalid YAML{where}: {problem}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"--config {str(path)!r}: the top level must be a mapping of sections")
+    return loaded
 
 
 def config_from_dict(raw: Mapping[str, Any]) -> PipelineConfig:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -13,14 +15,18 @@ from urllib.parse import urlparse
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_prune.config import InputConfig, OutputConfig, PipelineConfig
+from spark_prune.errors import (
+    InputError,
+    UserError,
+    first_line,
+    is_spark_error,
+    spark_condition,
+)
+from spark_prune.errors import OutputExistsError as OutputExistsError  # re-exported
 
 log = logging.getLogger(__name__)
 
 TABLES = ("pruned", "decisions", "clusters")
-
-
-class OutputExistsError(FileExistsError):
-    """The output location already holds a run and output.mode is 'error'."""
 
 
 def delta_version(spark: SparkSession, source: str, is_table: bool) -> int:
@@ -31,24 +37,97 @@ def delta_version(spark: SparkSession, source: str, is_table: bool) -> int:
 
 
 def read_input(spark: SparkSession, cfg: InputConfig) -> tuple[DataFrame, int | None]:
-    """The input DataFrame and the Delta version read (pinned, so reruns see the same rows)."""
-    if cfg.format == "parquet":
-        return spark.read.parquet(cfg.path), None
-    is_table = cfg.format == "table"
-    try:
-        version = (
-            cfg.version if cfg.version is not None else delta_version(spark, cfg.path, is_table)
-        )
-    except Exception as exc:  # not a Delta table (e.g. a plain catalog table): read unpinned
+    """The input DataFrame and the Delta version read (pinned, so reruns see the same rows).
+
+    A missing path or table, a directory that is not a Delta table and an ``input.version``
+    beyond the table's latest are ``InputError`` naming the key, raised here before any work.
+    """
+    with input_errors(cfg):
+        if cfg.format == "parquet":
+            return spark.read.parquet(cfg.path), None
+        is_table = cfg.format == "table"
         if not is_table:
-            raise FileNotFoundError(
-                f"input.path {cfg.path!r} is not a readable Delta table: {str(exc).splitlines()[0]}"
-            ) from exc
-        log.warning("input table %s has no Delta history; reading it unpinned", cfg.path)
-        return spark.read.table(cfg.path), None
-    if is_table:
-        return spark.sql(f"SELECT * FROM {cfg.path} VERSION AS OF {version}"), version
-    return spark.read.format("delta").option("versionAsOf", version).load(cfg.path), version
+            _require_delta_directory(cfg.path)
+        latest = _latest_version(spark, cfg, is_table)
+        if latest is None:  # a catalog table without Delta history: read it unpinned
+            log.warning("input table %s has no Delta history; reading it unpinned", cfg.path)
+            return spark.read.table(cfg.path), None
+        if cfg.version is not None and cfg.version > latest:
+            raise InputError(
+                f"input.version {cfg.version}: {cfg.path!r} has versions 0 to {latest}; set "
+                f"input.version to {latest} or lower, or leave it out to read the latest"
+            )
+        version = latest if cfg.version is None else cfg.version
+        if is_table:
+            return spark.sql(f"SELECT * FROM {cfg.path} VERSION AS OF {version}"), version
+        return spark.read.format("delta").option("versionAsOf", version).load(cfg.path), version
+
+
+def _latest_version(spark: SparkSession, cfg: InputConfig, is_table: bool) -> int | None:
+    if is_table and not spark.catalog.tableExists(cfg.path):
+        raise InputError(f"input.path {cfg.path!r}: no such table in the catalog")
+    try:
+        return delta_version(spark, cfg.path, is_table)
+    except Exception as exc:
+        if is_table and is_spark_error(exc):
+            return None
+        raise
+
+
+def _require_delta_directory(path: str) -> None:
+    """A local input directory must exist and hold a ``_delta_log`` (checked without Spark)."""
+    if not is_local_path(path):
+        return
+    local = local_path(path)
+    if not local.exists():
+        raise InputError(f"input.path {path!r} does not exist; check input.path")
+    if not local.is_dir():
+        raise InputError(f"input.path {path!r} is a file, not a Delta table directory")
+    if not (local / "_delta_log").is_dir():
+        raise InputError(_not_delta_message(path, local))
+
+
+def _not_delta_message(path: str, local: Path | None = None) -> str:
+    hint = "point input.path at a Delta table"
+    if local is not None and any(local.rglob("*.parquet")):
+        hint = "it holds Parquet files: set input.format=parquet to read it as Parquet"
+    return f"input.path {path!r} is not a Delta table (no _delta_log); {hint}"
+
+
+@contextmanager
+def input_errors(cfg: InputConfig) -> Iterator[None]:
+    """Spark's errors while opening the input, as one-line ``InputError``s naming the key."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as exc:
+        if not is_spark_error(exc):
+            raise
+        raise InputError(_input_message(cfg, exc)) from exc
+
+
+def _input_message(cfg: InputConfig, exc: BaseException) -> str:
+    condition = spark_condition(exc)
+    text = first_line(exc)
+    if condition == "PATH_NOT_FOUND":
+        return f"input.path {cfg.path!r} does not exist; check input.path"
+    if condition in NOT_DELTA_CONDITIONS or "is not a Delta table" in text:
+        return _not_delta_message(cfg.path)
+    if condition.startswith("TABLE_OR_VIEW_NOT_FOUND"):
+        return f"input.path {cfg.path!r}: no such table in the catalog"
+    if "Cannot time travel" in text:
+        return f"input.version {cfg.version}: {text}"
+    return f"input.path {cfg.path!r} ({cfg.format}) cannot be read: {text}"
+
+
+NOT_DELTA_CONDITIONS = ("DELTA_TABLE_NOT_FOUND", "DELTA_TABLE_ONLY_OPERATION",
+                        "DELTA_MISSING_DELTA_TABLE")  # fmt: skip
+
+
+def local_path(path: str) -> Path:
+    """A local path or ``file:`` URI as a Path."""
+    return Path(urlparse(path).path if path.startswith("file:") else path)
 
 
 def is_table_name(ref: str) -> bool:
@@ -116,7 +195,7 @@ class OutputLocation:
             if self.cfg.catalog_schema:
                 if spark.catalog.tableExists(self.table_ref(name)):
                     found.append(name)
-            elif _delta_exists(spark, self.table_ref(name)):
+            elif delta_exists(spark, self.table_ref(name)):
                 found.append(name)
         return found
 
@@ -154,11 +233,9 @@ class OutputLocation:
         return spark.read.format("delta").load(self.table_ref(name))
 
 
-def _delta_exists(spark: SparkSession, path: str) -> bool:
+def delta_exists(spark: SparkSession, path: str) -> bool:
     if is_local_path(path):
-        return (
-            Path(urlparse(path).path if path.startswith("file:") else path) / "_delta_log"
-        ).is_dir()
+        return (local_path(path) / "_delta_log").is_dir()
     try:
         from delta.tables import DeltaTable
 
@@ -170,7 +247,7 @@ def _delta_exists(spark: SparkSession, path: str) -> bool:
 def write_text(spark: SparkSession, path: str, text: str) -> None:
     """Write a small text file locally or through Hadoop's FileSystem (s3a://, abfss://, dbfs:/)."""
     if is_local_path(path):
-        local = Path(urlparse(path).path if path.startswith("file:") else path)
+        local = local_path(path)
         local.parent.mkdir(parents=True, exist_ok=True)
         tmp = local.with_suffix(local.suffix + ".tmp")
         tmp.write_text(text)
@@ -187,7 +264,22 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
         stream.close()
 
 
+def remove_file(spark: SparkSession, path: str) -> bool:
+    """Delete one file if it is there (locally or through Hadoop's FileSystem); True if it was."""
+    if is_local_path(path):
+        local = local_path(path)
+        if local.is_file():
+            local.unlink()
+            return True
+        return False
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return bool(fs.exists(hadoop_path) and fs.delete(hadoop_path, False))
+
+
 def read_text(spark: SparkSession, path: str) -> str:
     if is_local_path(path):
-        return Path(urlparse(path).path if path.startswith("file:") else path).read_text()
+        return local_path(path).read_text()
     return "\n".join(r.value for r in spark.read.text(path).collect())

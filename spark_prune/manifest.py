@@ -15,7 +15,16 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_prune.io import OutputLocation, read_text, write_text
+from spark_prune.contract import MANIFEST_FILE, TABLES
+from spark_prune.errors import IncompleteRunError, RunNotFoundError, is_spark_error
+from spark_prune.io import (
+    OutputLocation,
+    delta_exists,
+    is_local_path,
+    local_path,
+    read_text,
+    write_text,
+)
 
 if TYPE_CHECKING:
     from spark_prune.config import PipelineConfig
@@ -162,6 +171,48 @@ def write(spark: SparkSession, path: str, doc: dict[str, Any]) -> None:
 
 def read(spark: SparkSession, path: str) -> dict[str, Any]:
     return dict(json.loads(read_text(spark, path)))
+
+
+def read_run_manifest(spark: SparkSession, run_path: str) -> dict[str, Any]:
+    """The manifest of the run at ``run_path`` (``--run``); a location without one is a
+    ``RunNotFoundError`` (nothing there) or an ``IncompleteRunError`` (tables, no manifest)."""
+    root = run_path.rstrip("/")
+    path = f"{root}/{MANIFEST_FILE}"
+    try:
+        text = read_text(spark, path)
+    except Exception as exc:
+        if not (isinstance(exc, OSError) or is_spark_error(exc)):
+            raise
+        raise _missing_run(spark, run_path) from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunNotFoundError(
+            f"--run {run_path!r}: {path} is not a valid manifest ({exc})"
+        ) from None
+    if not isinstance(doc, dict) or "outputs" not in doc:
+        raise RunNotFoundError(f"--run {run_path!r}: {path} is not a spark_prune manifest")
+    return doc
+
+
+def _missing_run(spark: SparkSession, run_path: str) -> RunNotFoundError:
+    root = run_path.rstrip("/")
+    if is_local_path(root):
+        local = local_path(root)
+        if not local.exists():
+            return RunNotFoundError(
+                f"--run {run_path!r} does not exist; give the output.path of a finished run"
+            )
+        if not local.is_dir():
+            return RunNotFoundError(f"--run {run_path!r} is a file; give the run's directory")
+    tables = [t for t in TABLES if delta_exists(spark, f"{root}/{t}")]
+    if tables:
+        return IncompleteRunError(
+            f"--run {run_path!r} is an incomplete run: it has {', '.join(tables)} but no "
+            f"{MANIFEST_FILE} (interrupted, or still running); rerun the same "
+            f"'spark-prune run' to finish it"
+        )
+    return RunNotFoundError(f"--run {run_path!r} holds no run (no {MANIFEST_FILE})")
 
 
 def count_column(decisions: DataFrame, column: str) -> int:

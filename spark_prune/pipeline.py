@@ -24,11 +24,14 @@ from spark_prune import dbp, manifest
 from spark_prune.assign import assign_clusters
 from spark_prune.clip_filter import clip_decisions, clip_scores
 from spark_prune.config import PipelineConfig
-from spark_prune.io import OutputLocation, read_input, with_absolute_paths
+from spark_prune.contract import REPORT_FILE
+from spark_prune.io import OutputLocation, read_input, remove_file, with_absolute_paths
 from spark_prune.kmeans import fit_kmeans
+from spark_prune.preflight import check_locations, check_rows, row_counts
 from spark_prune.progress import logged_progress
 from spark_prune.validate import (
     INVALID_DETAIL,
+    as_array_embeddings,
     check_columns,
     check_unique_ids,
     infer_dimension,
@@ -105,6 +108,7 @@ def run(
         spark=spark,
     )
     out = OutputLocation(cfg.output)
+    check_locations(spark, cfg)
     out.check_writable(spark)
     id_col = cfg.input.id_column
     with state.stage("read"):
@@ -117,16 +121,24 @@ def run(
     with state.stage("validate"):
         check_columns(source, id_col, emb_col)
         check_unique_ids(source, id_col)
-        dim = cfg.input.embedding_dim or infer_dimension(source, emb_col)
+        arrays = as_array_embeddings(source, emb_col)  # Spark ML vectors -> array<float>
+        dim = cfg.input.embedding_dim or infer_dimension(arrays, emb_col)
         state.info["embedding_dim"] = dim
-        state.info["rows_read"] = source.count()
-    base = _with_detail(source, cfg, dim)
+        base = _with_detail(arrays, cfg, dim)
+        rows, n_valid = row_counts(base, INVALID_DETAIL)
+        state.info["rows_read"] = rows
+        check_rows(cfg, rows, n_valid, version)
     valid = base.filter(F.col(INVALID_DETAIL).isNull()).drop(INVALID_DETAIL)
 
     try:
-        survivors, semdedup_rows = _semdedup_stage(spark, valid, cfg, dim, state, semdedup_from)
-        survivors, clip_rows = _clip_stage(survivors, cfg, state)
-        selected, clusters = _dbp_stage(spark, survivors, cfg, dim, state)
+        semdedup_rows = clip_rows = selected = clusters = None
+        if n_valid == 0 or dim is None:  # every row invalid: recorded as such, no stage runs
+            log.warning("[%s] no valid embedding in %s: every row is invalid", state.run_id,
+                        cfg.input.path)  # fmt: skip
+        else:
+            survivors, semdedup_rows = _semdedup_stage(spark, valid, cfg, dim, state, semdedup_from)
+            survivors, clip_rows = _clip_stage(survivors, cfg, state)
+            selected, clusters = _dbp_stage(spark, survivors, cfg, dim, state)
         decisions = _decisions(base, id_col, semdedup_rows, clip_rows, selected, cfg)
         return _write_outputs(spark, cfg, out, source, decisions, clusters, state)
     finally:
@@ -142,7 +154,10 @@ def _embed(
 ) -> DataFrame:
     from spark_prune.embed import embed  # torch and open_clip only when embedding
 
-    embedded, info = embed(spark, source, embed_with_cache(cfg).embed, cfg.input.id_column)
+    where = f"{cfg.input.path}@{state.info.get('input_version')}"
+    embedded, info = embed(
+        spark, source, embed_with_cache(cfg).embed, cfg.input.id_column, source=where
+    )
     state.info["embed"] = info
     return embedded
 
@@ -166,12 +181,16 @@ def embed_only(spark: SparkSession, cfg: PipelineConfig) -> dict[str, Any]:
 
     cfg = embed_with_cache(with_absolute_paths(cfg))
     source, version = read_input(spark, cfg.input)
-    _, info = embed(spark, source, cfg.embed, cfg.input.id_column)
-    return {"input": cfg.input.path, "input_version": version,
-            "cache": cfg.embed.cache_path, **info}
+    _, info = embed(spark, source, cfg.embed, cfg.input.id_column, f"{cfg.input.path}@{version}")
+    return {
+        "input": cfg.input.path,
+        "input_version": version,
+        "cache": cfg.embed.cache_path,
+        **info,
+    }
 
 
-def _with_detail(source: DataFrame, cfg: PipelineConfig, dim: int) -> DataFrame:
+def _with_detail(source: DataFrame, cfg: PipelineConfig, dim: int | None) -> DataFrame:
     """All rows with the columns later stages need and why a row is invalid (null if fine)."""
     id_col, emb_col = cfg.input.id_column, cfg.input.embedding_column
     wanted = [id_col, emb_col, *_clip_columns(cfg)]
@@ -381,6 +400,8 @@ def _write_outputs(
             pruned, "pruned", {**meta, "table": "pruned", "counts": state.counts}
         )
     doc = manifest.build(spark, cfg, out, state, versions)
+    if cfg.output.path and remove_file(spark, f"{cfg.output.path.rstrip('/')}/{REPORT_FILE}"):
+        log.info("[%s] removed the previous run's %s", state.run_id, REPORT_FILE)
     manifest.write(spark, out.manifest_path, doc)
     log.info("[%s] counts: %s", state.run_id, state.counts)
     return RunResult(state.run_id, out, doc)

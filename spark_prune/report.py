@@ -29,7 +29,15 @@ from pyspark.sql import types as T
 
 from spark_prune import manifest as manifest_io
 from spark_prune.config import InputConfig
-from spark_prune.io import is_table_name, read_input, write_text
+from spark_prune.io import (
+    absolute_local_path,
+    delta_exists,
+    is_local_path,
+    is_table_name,
+    local_path,
+    read_input,
+    write_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,21 +125,27 @@ def load_run(spark: SparkSession, run_path: str) -> RunTables:
     even if the location was written again later.
     """
     root = run_path.rstrip("/")
-    doc = manifest_io.read(spark, f"{root}/manifest.json")
+    doc = manifest_io.read_run_manifest(spark, root)
     id_column = (doc.get("input") or {}).get("id_column") or "id"
     return RunTables(
         run_path=root,
         manifest=doc,
-        decisions=_output_table(spark, doc, root, "decisions"),
-        clusters=_output_table(spark, doc, root, "clusters"),
+        decisions=run_table(spark, doc, root, "decisions"),
+        clusters=run_table(spark, doc, root, "clusters"),
         id_column=id_column,
     )
 
 
-def _output_table(spark: SparkSession, doc: dict[str, Any], root: str, name: str) -> DataFrame:
-    """A run table where the manifest says it is (path or catalog name), at its version."""
+def run_table(spark: SparkSession, doc: dict[str, Any], root: str, name: str) -> DataFrame:
+    """A run table where the manifest says it is (path or catalog name), at its version.
+
+    A run directory that was copied or moved still names the original location in its
+    manifest: when the recorded path is not under ``root`` but ``root`` has the table, the
+    copy's table is read (at the recorded version, which a copy keeps), never the original's.
+    """
     output = (doc.get("outputs") or {}).get(name) or {}
     location, version = output.get("location"), output.get("delta_version")
+    location = _copied_location(spark, location, root, name)
     if location and is_table_name(location):
         suffix = f" VERSION AS OF {int(version)}" if version is not None else ""
         return spark.sql(f"SELECT * FROM {location}{suffix}")
@@ -139,6 +153,23 @@ def _output_table(spark: SparkSession, doc: dict[str, Any], root: str, name: str
     if version is not None:
         reader = reader.option("versionAsOf", int(version))
     return reader.load(location or f"{root}/{name}")
+
+
+def _copied_location(spark: SparkSession, location: str | None, root: str, name: str) -> str | None:
+    if not location or is_table_name(location):
+        return location
+    here = f"{root}/{name}"
+    if _same_path(location, here) or not delta_exists(spark, here):
+        return location
+    log.info("run %s was copied from %s: reading its own %s table", root, location, name)
+    return here
+
+
+def _same_path(a: str, b: str) -> bool:
+    def norm(p: str) -> str:
+        return str(local_path(absolute_local_path(p))).rstrip("/") if is_local_path(p) else p
+
+    return norm(a) == norm(b)
 
 
 def input_table(spark: SparkSession, doc: dict[str, Any]) -> DataFrame | None:

@@ -37,8 +37,13 @@ def rethreshold_config(
 
 
 def stored_semdedup(spark: SparkSession, run_path: str, cfg: PipelineConfig) -> DataFrame:
-    """``id, semdedup_*`` of every row that went through SemDeDup in the previous run."""
-    decisions = spark.read.format("delta").load(f"{run_path.rstrip('/')}/decisions")
+    """``id, semdedup_*`` of every row that went through SemDeDup in the previous run (its
+    ``decisions`` at the version its manifest recorded)."""
+    from spark_prune.manifest import read_run_manifest
+    from spark_prune.report import run_table
+
+    doc = read_run_manifest(spark, run_path)
+    decisions = run_table(spark, doc, run_path.rstrip("/"), "decisions")
     return decisions.filter(F.col("semdedup_cluster_id").isNotNull()).select(
         cfg.input.id_column, *STORED_COLUMNS
     )

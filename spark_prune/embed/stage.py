@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -50,9 +51,13 @@ _STRUCT = "_spark_prune_embed"
 _ARROW_BATCH_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
 
-def embed(spark: SparkSession, df: DataFrame, cfg: EmbedConfig,
-          id_col: str) -> tuple[DataFrame, dict[str, Any]]:
-    """``df`` with the embedding columns added, and what happened (for the manifest)."""
+def embed(spark: SparkSession, df: DataFrame, cfg: EmbedConfig, id_col: str,
+          source: str | None = None) -> tuple[DataFrame, dict[str, Any]]:
+    """``df`` with the embedding columns added, and what happened (for the manifest).
+
+    ``source`` names what ``df`` was read from (e.g. ``path@version``); with the cache key it
+    makes the idempotent-append id, so that a retried step over the same input never appends
+    the same rows twice (see ``_append``)."""
     _check_input(df, cfg, id_col)
     key = cache_key(cfg)
     info: dict[str, Any] = {
@@ -70,7 +75,7 @@ def embed(spark: SparkSession, df: DataFrame, cfg: EmbedConfig,
         rows, with_id = _row_counts(df, id_col)
         info.update(rows=rows, embedded=rows, reused=0, null_ids=rows - with_id)
         return _attach(base, with_embeddings(base, cfg), cfg), info
-    return _embed_incremental(spark, base, cfg, id_col, key, info)
+    return _embed_incremental(spark, base, cfg, id_col, key, info, source)
 
 
 def output_columns(cfg: EmbedConfig) -> list[str]:
@@ -145,17 +150,21 @@ def embedding_udf(cfg: EmbedConfig, load_log: str | None = None) -> Any:
 
 
 def _embed_incremental(spark: SparkSession, base: DataFrame, cfg: EmbedConfig, id_col: str,
-                       key: str, info: dict[str, Any]) -> tuple[DataFrame, dict[str, Any]]:
+                       key: str, info: dict[str, Any],
+                       source: str | None) -> tuple[DataFrame, dict[str, Any]]:
     assert cfg.cache_path is not None
     cache = DeltaRef(cfg.cache_path)
     rows, with_id = _row_counts(base, id_col)
     todo = base.filter(F.col(id_col).isNotNull())
+    snapshot = None
     if cache.exists(spark):
         _forget_read_errors(spark, cache, key)
-        todo = _not_cached(spark, todo, cache.read(spark), id_col, key)
+        snapshot = cache.version(spark)  # todo is computed against exactly this version
+        todo = _not_cached(spark, todo, cache.read(spark, snapshot), id_col, key)
     embedded = 0
     if not todo.isEmpty():
-        embedded = _append(spark, todo, cfg, id_col, key, cache)
+        txn = append_transaction(key, source, snapshot)
+        embedded = _append(spark, todo, cfg, id_col, key, cache, txn)
     out = _join_cached(base, cache.read(spark), cfg, id_col, key)
     info.update(rows=rows, embedded=embedded, reused=with_id - embedded,
                 null_ids=rows - with_id, cache_version=cache.version(spark))
@@ -192,18 +201,33 @@ def _not_cached(spark: SparkSession, todo: DataFrame, cache: DataFrame, id_col: 
     return todo.repartition(n, id_col).join(ids.repartition(n, id_col), id_col, "left_anti")
 
 
+def append_transaction(key: str, source: str | None, snapshot: int | None) -> tuple[str, int]:
+    """Delta's idempotent-write pair (``txnAppId``, ``txnVersion``) of one cache append.
+
+    The app id is this cache key and input (``source``); the version is one past the cache
+    version the missing rows were computed against (0 for a new cache). A retried step (the
+    same input, the same cache snapshot) repeats the pair and Delta skips its append; the next
+    real append sees a newer snapshot, so its version is larger and it goes through.
+    """
+    ident = hashlib.sha256(json.dumps([key, source]).encode()).hexdigest()[:16]
+    return f"spark_prune.embed.{ident}", 0 if snapshot is None else snapshot + 1
+
+
 def _append(spark: SparkSession, todo: DataFrame, cfg: EmbedConfig, id_col: str, key: str,
-            cache: DeltaRef) -> int:
-    """Embed ``todo`` and append it to the cache; the number of rows written."""
+            cache: DeltaRef, txn: tuple[str, int]) -> int:
+    """Embed ``todo`` and append it to the cache, idempotently under ``txn``; the number of
+    rows written (0 when Delta skipped a repeated transaction)."""
     struct = F.col(_STRUCT)
     new = with_embeddings(todo, cfg).select(
         id_col, *[struct[c].alias(c) for c in (IMAGE, TEXT, SCORE, EMBED_ERROR)],
         F.lit(key).alias(KEY_COLUMN),
     )
-    meta = json.dumps({"spark_prune": "embed", "embed_key": key, "model": cfg.model})
+    meta = {"spark_prune": "embed", "embed_key": key, "model": cfg.model}
     with arrow_batch_size(spark, cfg.batch_size):
-        cache.append(new, meta)
-    return cache.last_output_rows(spark)
+        written = cache.append(new, meta, txn)
+    if not written:
+        log.info("embed: append %s v%d was already committed; skipped", *txn)
+    return written
 
 
 def _forget_read_errors(spark: SparkSession, cache: DeltaRef, key: str) -> None:
@@ -297,17 +321,37 @@ class DeltaRef:
             return False
         return True
 
-    def read(self, spark: SparkSession) -> DataFrame:
+    def read(self, spark: SparkSession, version: int | None = None) -> DataFrame:
         if self.is_table:
-            return spark.read.table(self.ref)
-        return spark.read.format("delta").load(self.ref)
+            at = "" if version is None else f" VERSION AS OF {int(version)}"
+            return spark.sql(f"SELECT * FROM {self.ref}{at}")
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", int(version))
+        return reader.load(self.ref)
 
-    def append(self, df: DataFrame, user_metadata: str) -> None:
-        writer = df.write.format("delta").mode("append").option("userMetadata", user_metadata)
+    def append(self, df: DataFrame, user_metadata: dict[str, Any],
+               txn: tuple[str, int] | None = None) -> int:
+        """Append ``df``; with ``txn`` (app id, version) Delta skips it when that app already
+        committed this or a later version. Returns the rows this call committed (0 if skipped).
+        """
+        token = uuid.uuid4().hex  # finds this call's commit in the history afterwards
+        meta = json.dumps({**user_metadata, "write_token": token}, sort_keys=True)
+        writer = df.write.format("delta").mode("append").option("userMetadata", meta)
+        if txn is not None:
+            writer = writer.option("txnAppId", txn[0]).option("txnVersion", str(txn[1]))
         if self.is_table:
             writer.saveAsTable(self.ref)
         else:
             writer.save(self.ref)
+        return self._rows_written(df.sparkSession, token)
+
+    def _rows_written(self, spark: SparkSession, token: str, depth: int = 20) -> int:
+        rows = spark.sql(f"DESCRIBE HISTORY {self.sql} LIMIT {depth}").collect()
+        for row in rows:
+            if token in (row["userMetadata"] or ""):
+                return int((row["operationMetrics"] or {}).get("numOutputRows", 0))
+        return 0
 
     def _last_commit(self, spark: SparkSession) -> Any:
         return spark.sql(f"DESCRIBE HISTORY {self.sql} LIMIT 1").collect()[0]
@@ -315,6 +359,3 @@ class DeltaRef:
     def version(self, spark: SparkSession) -> int:
         return int(self._last_commit(spark)["version"])
 
-    def last_output_rows(self, spark: SparkSession) -> int:
-        metrics = self._last_commit(spark)["operationMetrics"] or {}
-        return int(metrics.get("numOutputRows", 0))
