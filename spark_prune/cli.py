@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the configured pipeline and write the outputs")
     _common(run)
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="ignore stage checkpoints of an interrupted run and compute every stage again",
+    )
 
     embed = sub.add_parser(
         "embed",
@@ -184,8 +189,13 @@ def _quiet_query_context_log(spark: SparkSession) -> None:
 
 
 def _run(cfg: PipelineConfig) -> int:
+    from spark_prune.io import is_local_path, with_absolute_paths
+    from spark_prune.lease import check_free, lease_dir
     from spark_prune.pipeline import run
 
+    out = with_absolute_paths(cfg).output
+    if is_local_path(lease_dir(out.path, out.manifest_path)):  # before starting Spark
+        check_free(None, lease_dir(out.path, out.manifest_path))
     spark = _session(cfg)
     result = run(spark, cfg)
     _print_summary(result.manifest)

@@ -65,6 +65,7 @@ class OutputConfig:
     mode: WriteMode = "error"
     catalog_schema: str | None = None
     manifest_path: str | None = None
+    keep_checkpoints: bool = False
 
     def validate(self, key: str) -> None:
         _check(

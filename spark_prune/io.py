@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from spark_prune.config import InputConfig, OutputConfig, PipelineConfig
 from spark_prune.errors import (
     InputError,
+    OutputError,
     UserError,
     first_line,
     is_spark_error,
@@ -125,6 +126,22 @@ NOT_DELTA_CONDITIONS = ("DELTA_TABLE_NOT_FOUND", "DELTA_TABLE_ONLY_OPERATION",
                         "DELTA_MISSING_DELTA_TABLE")  # fmt: skip
 
 
+@contextmanager
+def concurrent_write_errors(what: str) -> Iterator[None]:
+    """Delta's conflict errors (another writer committed first: ``ConcurrentAppendException``
+    and its kin) as one ``OutputError`` line naming ``what``."""
+    try:
+        yield
+    except Exception as exc:
+        name = type(exc).__name__
+        if "Concurrent" not in name and "CONCURRENT" not in spark_condition(exc):
+            raise
+        raise OutputError(
+            f"{what} was changed by another job while this one wrote it ({name}); rerun when "
+            f"it is done (runs into one output.path are serialised by its lease)"
+        ) from exc
+
+
 def local_path(path: str) -> Path:
     """A local path or ``file:`` URI as a Path."""
     return Path(urlparse(path).path if path.startswith("file:") else path)
@@ -200,14 +217,32 @@ class OutputLocation:
         return found
 
     def check_writable(self, spark: SparkSession) -> None:
-        """Fail before any work if a previous run is there and mode is 'error'."""
+        """Fail before any work if a published run is there and mode is 'error'.
+
+        Tables without a manifest are an incomplete run (killed before it published): a
+        rerun replaces them whatever the mode, resuming from its checkpoints.
+        """
         existing = self.existing_tables(spark)
-        if existing and self.cfg.mode == "error":
-            where = self.cfg.catalog_schema or self.cfg.path
-            raise OutputExistsError(
-                f"output {where!r} already has tables {', '.join(existing)}; "
-                f"set output.mode=overwrite or choose another output.path"
-            )
+        if not existing or self.cfg.mode != "error":
+            return
+        where = self.cfg.catalog_schema or self.cfg.path
+        if not self.has_manifest(spark):
+            log.info("output %s holds an incomplete run (no manifest): finishing it", where)
+            return
+        raise OutputExistsError(
+            f"output {where!r} already has a run (tables {', '.join(existing)}); "
+            f"set output.mode=overwrite or choose another output.path"
+        )
+
+    def has_manifest(self, spark: SparkSession) -> bool:
+        path = self.manifest_path
+        if is_local_path(path):
+            return local_path(path).is_file()
+        try:
+            read_text(spark, path)
+        except Exception:
+            return False
+        return True
 
     def write(self, df: DataFrame, name: str, user_metadata: dict[str, Any]) -> int:
         """Write one table (overwrite, schema replaced) and return its new Delta version."""
@@ -217,10 +252,11 @@ class OutputLocation:
             .option("overwriteSchema", "true")
             .option("userMetadata", json.dumps(user_metadata, sort_keys=True))
         )
-        if self.cfg.catalog_schema:
-            writer.saveAsTable(self.table_ref(name))
-        else:
-            writer.save(self.table_ref(name))
+        with concurrent_write_errors(f"output table {self.table_ref(name)!r}"):
+            if self.cfg.catalog_schema:
+                writer.saveAsTable(self.table_ref(name))
+            else:
+                writer.save(self.table_ref(name))
         return delta_version(
             spark=df.sparkSession,
             source=self.table_ref(name),

@@ -112,6 +112,23 @@ def acquire(
     raise RunBusyError(busy_message(output_path, current))
 
 
+def check_free(spark: SparkSession | None, output_path: str) -> None:
+    """Raise ``RunBusyError`` when a live run holds the lease (a peek: takes nothing)."""
+    current = store_for(spark, f"{output_path.rstrip('/')}/{LEASE_FILE}").read(
+        f"{output_path.rstrip('/')}/{LEASE_FILE}"
+    )
+    if current is not None and stale_reason(current) is None:
+        raise RunBusyError(busy_message(output_path, current))
+
+
+def lease_dir(output_path: str | None, manifest_path: str | None) -> str:
+    """Where a run's lease lives: its output path, else the manifest's directory."""
+    if output_path:
+        return output_path
+    assert manifest_path, "an output needs output.path or output.manifest_path"
+    return manifest_path.rsplit("/", 1)[0]
+
+
 def busy_message(output_path: str, holder: dict[str, Any]) -> str:
     return (
         f"output.path {output_path!r} is in use by run {holder.get('run_id')!r} "

@@ -27,6 +27,7 @@ from spark_prune.config import PipelineConfig
 from spark_prune.contract import REPORT_FILE
 from spark_prune.io import OutputLocation, read_input, remove_file, with_absolute_paths
 from spark_prune.kmeans import fit_kmeans
+from spark_prune.lease import acquire, lease_dir
 from spark_prune.preflight import check_locations, check_rows, row_counts
 from spark_prune.progress import logged_progress
 from spark_prune.validate import (
@@ -109,7 +110,21 @@ def run(
     )
     out = OutputLocation(cfg.output)
     check_locations(spark, cfg)
-    out.check_writable(spark)
+    lease = acquire(spark, lease_dir(cfg.output.path, cfg.output.manifest_path), state.run_id)
+    try:
+        out.check_writable(spark)
+        return _run_locked(spark, cfg, state, out, semdedup_from)
+    finally:
+        lease.release()
+
+
+def _run_locked(
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    state: RunState,
+    out: OutputLocation,
+    semdedup_from: DataFrame | None,
+) -> RunResult:
     id_col = cfg.input.id_column
     with state.stage("read"):
         source, version = read_input(spark, cfg.input)

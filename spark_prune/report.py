@@ -19,6 +19,7 @@ import logging
 import math
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,6 +30,7 @@ from pyspark.sql import types as T
 
 from spark_prune import manifest as manifest_io
 from spark_prune.config import InputConfig
+from spark_prune.errors import RunMismatchError, RunNotFoundError, first_line, is_spark_error
 from spark_prune.io import (
     absolute_local_path,
     delta_exists,
@@ -145,14 +147,52 @@ def run_table(spark: SparkSession, doc: dict[str, Any], root: str, name: str) ->
     """
     output = (doc.get("outputs") or {}).get(name) or {}
     location, version = output.get("location"), output.get("delta_version")
-    location = _copied_location(spark, location, root, name)
-    if location and is_table_name(location):
-        suffix = f" VERSION AS OF {int(version)}" if version is not None else ""
-        return spark.sql(f"SELECT * FROM {location}{suffix}")
-    reader = spark.read.format("delta")
-    if version is not None:
-        reader = reader.option("versionAsOf", int(version))
-    return reader.load(location or f"{root}/{name}")
+    location = _copied_location(spark, location, root, name) or f"{root}/{name}"
+    sql_ref = location if is_table_name(location) else f"delta.`{location}`"
+    with run_table_errors(root, name, location):
+        if version is not None:
+            check_run_id(spark, sql_ref, int(version), doc.get("run_id"), name)
+        if is_table_name(location):
+            suffix = f" VERSION AS OF {int(version)}" if version is not None else ""
+            return spark.sql(f"SELECT * FROM {location}{suffix}")
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", int(version))
+        return reader.load(location)
+
+
+@contextmanager
+def run_table_errors(root: str, name: str, location: str) -> Iterator[None]:
+    """A run's table that cannot be read (removed, vacuumed) as one ``RunNotFoundError``."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_spark_error(exc):
+            raise
+        raise RunNotFoundError(
+            f"--run {root!r}: its {name} table ({location}) at the version the manifest names "
+            f"cannot be read: {first_line(exc)}"
+        ) from exc
+
+
+def check_run_id(
+    spark: SparkSession, sql_ref: str, version: int, run_id: str | None, name: str
+) -> None:
+    """The commit at ``version`` carries the manifest's run id in its ``userMetadata``
+    (tables written without one are not checked)."""
+    rows = spark.sql(f"DESCRIBE HISTORY {sql_ref}").filter(f"version = {version}").collect()
+    if not rows or not run_id:
+        return
+    try:
+        meta = json.loads(rows[0]["userMetadata"] or "null")
+    except json.JSONDecodeError:
+        return
+    found = meta.get("run_id") if isinstance(meta, dict) else None
+    if found is not None and found != run_id:
+        raise RunMismatchError(
+            f"table {name} at version {version} was written by run {found!r}, but the manifest "
+            f"is run {run_id!r}; the run directory was modified by hand: rerun it"
+        )
 
 
 def _copied_location(spark: SparkSession, location: str | None, root: str, name: str) -> str | None:

@@ -111,6 +111,7 @@ def _output_under_file(tmp: Path, table: str) -> list[str]:
 
 def _existing_output(tmp: Path, table: str) -> list[str]:
     _write_rows(tmp / "out" / "decisions", [(1,)], "id long")
+    (tmp / "out" / "manifest.json").write_text("{}")  # a published run
     return run_args(table, tmp / "out")
 
 

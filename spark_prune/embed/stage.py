@@ -38,7 +38,7 @@ from pyspark.sql import types as T
 from spark_prune.config import EmbedConfig
 from spark_prune.embed.batch import READ_ERROR, embed_rows
 from spark_prune.embed.models import LOAD_LOG_ENV, file_sha256, load_model, model_info
-from spark_prune.io import is_table_name
+from spark_prune.io import concurrent_write_errors, is_table_name
 
 log = logging.getLogger(__name__)
 
@@ -340,10 +340,11 @@ class DeltaRef:
         writer = df.write.format("delta").mode("append").option("userMetadata", meta)
         if txn is not None:
             writer = writer.option("txnAppId", txn[0]).option("txnVersion", str(txn[1]))
-        if self.is_table:
-            writer.saveAsTable(self.ref)
-        else:
-            writer.save(self.ref)
+        with concurrent_write_errors(f"embed.cache_path {self.ref!r}"):
+            if self.is_table:
+                writer.saveAsTable(self.ref)
+            else:
+                writer.save(self.ref)
         return self._rows_written(df.sparkSession, token)
 
     def _rows_written(self, spark: SparkSession, token: str, depth: int = 20) -> int:
