@@ -25,7 +25,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_prune.io import delta_exists, is_local_path, local_path
+from spark_prune.lake import DeltaLocation, is_local_path, local_path, parse_user_metadata
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,15 @@ MARKER = "spark_prune_checkpoint"
 
 def stage_key(identity: dict[str, Any], stage: str, config: Any, upstream: list[str]) -> str:
     """The checkpoint key of one stage (a hex digest)."""
-    blob = json.dumps([identity, stage, config, upstream], sort_keys=True, default=str)
+    blob = json.dumps([identity, stage, config, upstream], sort_keys=True, default=jsonable)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def jsonable(value: Any) -> Any:
+    """numpy scalars and arrays as Python values; anything else as its string."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
 
 
 @dataclass
@@ -53,52 +60,52 @@ class Checkpoints:
     def root(self) -> str:
         return f"{self.output_path.rstrip('/')}/{STAGES_DIR}"
 
-    def location(self, stage: str) -> str:
-        return f"{self.root}/{stage}"
+    def location(self, stage: str, table: str | None = None) -> str:
+        return f"{self.root}/{stage}" + (f"__{table}" if table else "")
 
-    def load(self, stage: str, key: str) -> tuple[DataFrame, dict[str, Any]] | None:
-        """The stage's rows and report when a checkpoint with this key is there."""
+    def load(self, stage: str, key: str) -> Checkpoint | None:
+        """The stage's checkpoint when one with this key is there (None with ``fresh``)."""
         if self.fresh:
             return None
-        where = self.location(stage)
-        if not delta_exists(self.spark, where):
+        found = self._read(self.location(stage), key)
+        if found is None:
             return None
-        marker = self._marker(where)
-        if marker is None or marker.get("key") != key:
-            log.info("checkpoint of %s is for other inputs or config: recomputing", stage)
-            return None
-        rows = self.spark.read.format("delta").option("versionAsOf", marker["_version"]).load(where)
+        rows, marker = found
+        tables = {}
+        for name in marker.get("tables") or []:
+            table = self._read(self.location(stage, name), key)
+            if table is None:
+                return None
+            tables[name] = table[0]
         self.resumed.append(stage)
-        log.info(
-            "[%s] %s: resumed from checkpoint %s (written by run %s)",
-            self.run_id, stage, where, marker.get("run_id"),
-        )  # fmt: skip
-        return rows, dict(marker.get("report") or {})
+        log.info("[%s] %s: resumed from checkpoint %s (written by run %s)", self.run_id, stage,
+                 self.location(stage), marker.get("run_id"))  # fmt: skip
+        return Checkpoint(rows, dict(marker.get("report") or {}), tables)
 
-    def save(self, stage: str, key: str, rows: DataFrame, report: dict[str, Any]) -> DataFrame:
-        """Write the stage's rows with their marker (one commit) and return them read back."""
-        where = self.location(stage)
-        marker = {MARKER: True, "key": key, "run_id": self.run_id, "stage": stage,
-                  "report": report}  # fmt: skip
-        (
-            rows.write.format("delta")
-            .mode("overwrite")
-            .option("overwriteSchema", "true")
-            .option("userMetadata", json.dumps(marker, sort_keys=True, default=str))
-            .save(where)
-        )
-        return self.spark.read.format("delta").load(where)
+    def _read(self, where: str, key: str) -> tuple[DataFrame, dict[str, Any]] | None:
+        table = DeltaLocation(where)
+        if not table.exists(self.spark):
+            return None
+        commit = table.last_commit(self.spark)
+        marker = parse_user_metadata(commit["userMetadata"])
+        if not marker.get(MARKER) or marker.get("key") != key:
+            log.info("[%s] checkpoint %s is for other inputs or config: recomputing",
+                     self.run_id, where)  # fmt: skip
+            return None
+        return table.read(self.spark, int(commit["version"])), marker
 
-    def _marker(self, where: str) -> dict[str, Any] | None:
-        row = self.spark.sql(f"DESCRIBE HISTORY delta.`{where}` LIMIT 1").collect()[0]
-        try:
-            marker = json.loads(row["userMetadata"] or "null")
-        except json.JSONDecodeError:
-            return None
-        if not isinstance(marker, dict) or not marker.get(MARKER):
-            return None
-        marker["_version"] = int(row["version"])
-        return marker
+    def save(self, stage: str, key: str, checkpoint: Checkpoint) -> Checkpoint:
+        """Write the stage's tables, then its rows with the marker (the stage's commit point),
+        and return them read back from the checkpoint."""
+        marker = {MARKER: True, "key": key, "run_id": self.run_id, "stage": stage}
+        tables = {}
+        for name, frame in checkpoint.tables.items():
+            table = DeltaLocation(self.location(stage, name))
+            tables[name] = table.read(self.spark, table.write(frame, marker))
+        full = {**marker, "report": checkpoint.report, "tables": sorted(checkpoint.tables)}
+        table = DeltaLocation(self.location(stage))
+        version = table.write(checkpoint.rows, json.loads(json.dumps(full, default=jsonable)))
+        return Checkpoint(table.read(self.spark, version), checkpoint.report, tables)
 
     def clean(self) -> None:
         """Remove every checkpoint of this output (after a successful publish)."""
@@ -109,3 +116,12 @@ class Checkpoints:
         path = jvm.org.apache.hadoop.fs.Path(self.root)
         fs = path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
         fs.delete(path, True)
+
+
+@dataclass
+class Checkpoint:
+    """One stage's persisted result: its decision rows, its report (as a dict), its tables."""
+
+    rows: DataFrame
+    report: dict[str, Any]
+    tables: dict[str, DataFrame] = field(default_factory=dict)

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--fresh",
         action="store_true",
-        help="ignore stage checkpoints of an interrupted run and compute every stage again",
+        help="ignore the stage checkpoints of an interrupted run and compute every stage again",
     )
 
     embed = sub.add_parser(
@@ -149,7 +149,7 @@ def _fail(message: str, code: int, verbose: bool) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         cfg = load_config(args.config, args.overrides)
-        return _run(cfg)
+        return _run(cfg, fresh=args.fresh)
     if args.command == "embed":
         return _embed(load_config(args.config, args.overrides))
     if args.command == "rethreshold":
@@ -188,22 +188,24 @@ def _quiet_query_context_log(spark: SparkSession) -> None:
         return
 
 
-def _run(cfg: PipelineConfig) -> int:
-    from spark_prune.io import is_local_path, with_absolute_paths
+def _run(cfg: PipelineConfig, fresh: bool = False) -> int:
+    from spark_prune.io import with_absolute_paths
+    from spark_prune.lake import is_local_path
     from spark_prune.lease import check_free, lease_dir
     from spark_prune.pipeline import run
 
     out = with_absolute_paths(cfg).output
-    if is_local_path(lease_dir(out.path, out.manifest_path)):  # before starting Spark
-        check_free(None, lease_dir(out.path, out.manifest_path))
+    where = lease_dir(out.path, out.manifest_path)
+    if is_local_path(where):  # a running run is named before Spark even starts
+        check_free(None, where)
     spark = _session(cfg)
-    result = run(spark, cfg)
+    result = run(spark, cfg, fresh=fresh)
     _print_summary(result.manifest)
     return 0
 
 
 def _embed(cfg: PipelineConfig) -> int:
-    from spark_prune.pipeline import embed_only
+    from spark_prune.stages.embed import embed_only
 
     info = embed_only(_session(cfg), cfg)
     print(json.dumps(info, indent=2, sort_keys=True, default=str))
@@ -211,29 +213,30 @@ def _embed(cfg: PipelineConfig) -> int:
 
 
 def _rethreshold(args: argparse.Namespace) -> int:
-    from spark_prune import manifest
     from spark_prune.pipeline import run
     from spark_prune.rethreshold import rethreshold_config, stored_semdedup
+    from spark_prune.runs import open_run
 
     if _same_location(args.run, args.output):
         raise UsageError(
             f"--output {args.output!r} is the run being read (--run); choose a new output path"
         )
     spark = _session()
-    previous = manifest.read_run_manifest(spark, args.run)
-    cfg = rethreshold_config(previous, args.eps, args.output, args.overrides)
+    previous = open_run(spark, args.run)
+    cfg = rethreshold_config(previous.manifest, args.eps, args.output, args.overrides)
     spark = _session(cfg)
-    result = run(spark, cfg, semdedup_from=stored_semdedup(spark, args.run, cfg))
+    result = run(spark, cfg, semdedup_from=stored_semdedup(previous, cfg))
     _print_summary(result.manifest)
     return 0
 
 
 def _sql(run_path: str, query: str, limit: int) -> int:
+    from spark_prune.runs import open_run
     from spark_prune.sql_guard import check_read_only
 
     spark = _session()
     check_read_only(spark, query)  # before spark.sql: it runs commands eagerly
-    register_views(spark, run_path)
+    open_run(spark, run_path).register_views()
     try:
         result = spark.sql(query)
     except Exception as exc:
@@ -244,22 +247,14 @@ def _sql(run_path: str, query: str, limit: int) -> int:
     return 0
 
 
-def register_views(spark: SparkSession, run_path: str) -> None:
-    """Temp views ``pruned``, ``decisions``, ``clusters`` over a run's Delta tables, each at
-    the version its manifest recorded."""
-    from spark_prune import manifest
-    from spark_prune.report import run_table
-
-    doc = manifest.read_run_manifest(spark, run_path)
-    for name in ("pruned", "decisions", "clusters"):
-        run_table(spark, doc, run_path.rstrip("/"), name).createOrReplaceTempView(name)
-
-
 def _report(run_path: str, out: str | None) -> int:
+    from spark_prune.contract import REPORT_FILE
     from spark_prune.report import write_report
+    from spark_prune.runs import open_run
 
     spark = _session()
-    path = write_report(spark, run_path, out or f"{run_path.rstrip('/')}/report.html")
+    default = f"{open_run(spark, run_path).location}/{REPORT_FILE}"
+    path = write_report(spark, run_path, out or default)
     print(f"report written to {path}")
     return 0
 
@@ -271,9 +266,11 @@ def _same_location(a: str, b: str) -> bool:
 
 
 def _print_summary(doc: dict[str, Any]) -> None:
+    from spark_prune.contract import REASONS
+
     counts = doc["counts"]
     print(f"run {doc['run_id']}: {counts['kept']} of {counts['input']} rows kept")
-    for reason in ("invalid", "semdedup", "clip_score", "dbp"):
+    for reason in REASONS:
         print(f"  removed by {reason:<10} {counts.get(reason, 0)}")
     for name, info in doc["outputs"].items():
         print(f"  {name:<10} {info['location']} (Delta version {info['delta_version']})")

@@ -36,6 +36,7 @@ CLIP_SCORE = "clip_score"
 KEPT = "kept"
 REASON = "reason"
 DETAIL = "detail"
+EMBED_ERROR = "embed_error"  # the embed stage's per-row failure, recorded as the detail
 
 # Stage columns in the order the decisions table shows them (after the id); columns of stages
 # not listed here follow them, in registry order.

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune.config import DBPConfig
+from spark_prune.contract import CLUSTERS_SCHEMA, RANK_IN_CLUSTER
 from spark_prune.core.quotas import (
     check_feasible,
     cluster_probabilities,
@@ -110,7 +111,7 @@ def select_rows(
     ``target`` rows overall (a global order on the small id/dist projection).
     """
     by_distance = Window.partitionBy("cluster_id").orderBy(*order_key("hard", id_col, cfg.seed))
-    ranked = assigned.withColumn("rank_in_cluster", F.row_number().over(by_distance) - 1)
+    ranked = assigned.withColumn(RANK_IN_CLUSTER, F.row_number().over(by_distance) - 1)
     if cfg.strategy in ("dbp", "uniform"):
         quotas = spark.createDataFrame(
             plan.clusters[["cluster_id", "quota"]].astype(
@@ -122,7 +123,7 @@ def select_rows(
         )
         joined = ranked.join(F.broadcast(quotas), "cluster_id")
         if cfg.within_cluster == "hard":
-            keep = F.col("rank_in_cluster") < F.col("quota")
+            keep = F.col(RANK_IN_CLUSTER) < F.col("quota")
         else:
             order = Window.partitionBy("cluster_id").orderBy(
                 *order_key(cfg.within_cluster, id_col, cfg.seed)
@@ -134,7 +135,7 @@ def select_rows(
         overall = Window.orderBy(*order_key(rule, id_col, cfg.seed))
         joined = ranked.withColumn("_keep_rank", F.row_number().over(overall) - 1)
         keep = F.col("_keep_rank") < F.lit(plan.target)
-    return joined.select(id_col, "cluster_id", "dist", "rank_in_cluster", keep.alias("kept"))
+    return joined.select(id_col, "cluster_id", "dist", RANK_IN_CLUSTER, keep.alias("kept"))
 
 
 def finish_cluster_table(
@@ -154,3 +155,27 @@ def finish_cluster_table(
     frame["at_lower_bound"] = frame["quota"] <= frame["lower_bound"]
     frame["centroid"] = [centroids[c].astype(np.float32).tolist() for c in frame["cluster_id"]]
     return frame
+
+
+def clusters_frame(spark: SparkSession, clusters: pd.DataFrame) -> DataFrame:
+    """The ``clusters`` table from the k-row frame ``finish_cluster_table`` built."""
+    records = []
+    for row in clusters.itertuples(index=False):  # k rows, on the driver
+        records.append(
+            (
+                int(row.cluster_id),
+                [float(v) for v in row.centroid],
+                int(row.size),
+                float(row.d_intra),
+                float(row.d_inter),
+                float(row.complexity),
+                float(row.p),
+                None if np.isnan(row.quota_continuous) else float(row.quota_continuous),
+                int(row.lower_bound),
+                int(row.quota),
+                int(row.kept),
+                bool(row.capped),
+                bool(row.at_lower_bound),
+            )
+        )
+    return spark.createDataFrame(records, CLUSTERS_SCHEMA)

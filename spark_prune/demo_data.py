@@ -25,7 +25,8 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from spark_prune.io import absolute_local_path, delta_version
+from spark_prune.io import absolute_local_path
+from spark_prune.lake import DeltaLocation
 
 log = logging.getLogger(__name__)
 
@@ -194,20 +195,14 @@ def build_sample_lakehouse(
     fingerprint = _fingerprint(sample)
     counts: dict[str, Any] = {**sample_counts(sample), "source": str(root), "path": out_path}
     if _existing_fingerprint(spark, out_path) == fingerprint:
-        version = delta_version(spark, out_path, False)
+        version = DeltaLocation(out_path).latest_version(spark)
         return {**counts, "written": False, "delta_version": version}
     frame = _sample_frame(root, sample)
     partitions = max(1, len(sample) // ROWS_PER_PARTITION)
-    (
-        spark.createDataFrame(frame, SCHEMA)
-        .repartition(partitions)
-        .write.format("delta")
-        .mode("overwrite")
-        .option("overwriteSchema", "true")
-        .option("userMetadata", f"spark_prune demo sample {fingerprint}")
-        .save(out_path)
-    )
-    return {**counts, "written": True, "delta_version": delta_version(spark, out_path, False)}
+    rows = spark.createDataFrame(frame, SCHEMA).repartition(partitions)
+    meta = {"spark_prune": "demo sample", "fingerprint": fingerprint}
+    version = DeltaLocation(out_path).write(rows, meta)
+    return {**counts, "written": True, "delta_version": version}
 
 
 def _sample_frame(root: Path, sample: list[ClipArt]) -> pd.DataFrame:
@@ -227,16 +222,8 @@ def _fingerprint(sample: list[ClipArt]) -> str:
     return hashlib.sha256(lines.encode()).hexdigest()[:16]
 
 
-def _history(spark: SparkSession, path: str) -> Any:
-    try:
-        return spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").collect()[0]
-    except Exception:  # not a Delta table (yet)
-        return None
-
-
 def _existing_fingerprint(spark: SparkSession, path: str) -> str | None:
-    if not (Path(path) / "_delta_log").is_dir() and "://" not in path:
+    table = DeltaLocation(path)
+    if not table.exists(spark):
         return None
-    row = _history(spark, path)
-    meta = (row["userMetadata"] or "") if row is not None else ""
-    return meta.rsplit(" ", 1)[-1] if meta.startswith("spark_prune demo sample ") else None
+    return table.last_user_metadata(spark).get("fingerprint")

@@ -33,7 +33,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from spark_prune.errors import RunBusyError
-from spark_prune.io import is_local_path, local_path
+from spark_prune.lake import is_local_path, local_path
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from pyspark.sql import functions as F
 
 from spark_prune.config import PipelineConfig
 from spark_prune.errors import InfeasibleTargetError, InputError, OutputError
-from spark_prune.io import absolute_local_path, is_local_path, is_table_name, local_path
+from spark_prune.io import absolute_local_path
+from spark_prune.lake import is_local_path, is_table_name, local_path
 
 
 def check_locations(spark: SparkSession, cfg: PipelineConfig) -> None:

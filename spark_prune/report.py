@@ -19,7 +19,6 @@ import logging
 import math
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,18 +27,10 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_prune import manifest as manifest_io
 from spark_prune.config import InputConfig
-from spark_prune.errors import RunMismatchError, RunNotFoundError, first_line, is_spark_error
-from spark_prune.io import (
-    absolute_local_path,
-    delta_exists,
-    is_local_path,
-    is_table_name,
-    local_path,
-    read_input,
-    write_text,
-)
+from spark_prune.decisions import count_reasons
+from spark_prune.io import read_input
+from spark_prune.lake import write_text
 
 log = logging.getLogger(__name__)
 
@@ -121,95 +112,19 @@ def write_report(
 
 
 def load_run(spark: SparkSession, run_path: str) -> RunTables:
-    """The manifest under ``run_path`` and the ``decisions`` and ``clusters`` tables it names.
+    """The run at ``run_path`` (``runs.open_run``) and its ``decisions`` and ``clusters`` tables,
+    at the Delta versions its manifest recorded, so the page matches the run even if the
+    location was written again later."""
+    from spark_prune.runs import open_run
 
-    Tables are read at the Delta versions the manifest recorded, so the page matches the run
-    even if the location was written again later.
-    """
-    root = run_path.rstrip("/")
-    doc = manifest_io.read_run_manifest(spark, root)
-    id_column = (doc.get("input") or {}).get("id_column") or "id"
+    opened = open_run(spark, run_path)
     return RunTables(
-        run_path=root,
-        manifest=doc,
-        decisions=run_table(spark, doc, root, "decisions"),
-        clusters=run_table(spark, doc, root, "clusters"),
-        id_column=id_column,
+        run_path=opened.location,
+        manifest=opened.manifest,
+        decisions=opened.table("decisions"),
+        clusters=opened.table("clusters"),
+        id_column=opened.id_column,
     )
-
-
-def run_table(spark: SparkSession, doc: dict[str, Any], root: str, name: str) -> DataFrame:
-    """A run table where the manifest says it is (path or catalog name), at its version.
-
-    A run directory that was copied or moved still names the original location in its
-    manifest: when the recorded path is not under ``root`` but ``root`` has the table, the
-    copy's table is read (at the recorded version, which a copy keeps), never the original's.
-    """
-    output = (doc.get("outputs") or {}).get(name) or {}
-    location, version = output.get("location"), output.get("delta_version")
-    location = _copied_location(spark, location, root, name) or f"{root}/{name}"
-    sql_ref = location if is_table_name(location) else f"delta.`{location}`"
-    with run_table_errors(root, name, location):
-        if version is not None:
-            check_run_id(spark, sql_ref, int(version), doc.get("run_id"), name)
-        if is_table_name(location):
-            suffix = f" VERSION AS OF {int(version)}" if version is not None else ""
-            return spark.sql(f"SELECT * FROM {location}{suffix}")
-        reader = spark.read.format("delta")
-        if version is not None:
-            reader = reader.option("versionAsOf", int(version))
-        return reader.load(location)
-
-
-@contextmanager
-def run_table_errors(root: str, name: str, location: str) -> Iterator[None]:
-    """A run's table that cannot be read (removed, vacuumed) as one ``RunNotFoundError``."""
-    try:
-        yield
-    except Exception as exc:
-        if not is_spark_error(exc):
-            raise
-        raise RunNotFoundError(
-            f"--run {root!r}: its {name} table ({location}) at the version the manifest names "
-            f"cannot be read: {first_line(exc)}"
-        ) from exc
-
-
-def check_run_id(
-    spark: SparkSession, sql_ref: str, version: int, run_id: str | None, name: str
-) -> None:
-    """The commit at ``version`` carries the manifest's run id in its ``userMetadata``
-    (tables written without one are not checked)."""
-    rows = spark.sql(f"DESCRIBE HISTORY {sql_ref}").filter(f"version = {version}").collect()
-    if not rows or not run_id:
-        return
-    try:
-        meta = json.loads(rows[0]["userMetadata"] or "null")
-    except json.JSONDecodeError:
-        return
-    found = meta.get("run_id") if isinstance(meta, dict) else None
-    if found is not None and found != run_id:
-        raise RunMismatchError(
-            f"table {name} at version {version} was written by run {found!r}, but the manifest "
-            f"is run {run_id!r}; the run directory was modified by hand: rerun it"
-        )
-
-
-def _copied_location(spark: SparkSession, location: str | None, root: str, name: str) -> str | None:
-    if not location or is_table_name(location):
-        return location
-    here = f"{root}/{name}"
-    if _same_path(location, here) or not delta_exists(spark, here):
-        return location
-    log.info("run %s was copied from %s: reading its own %s table", root, location, name)
-    return here
-
-
-def _same_path(a: str, b: str) -> bool:
-    def norm(p: str) -> str:
-        return str(local_path(absolute_local_path(p))).rstrip("/") if is_local_path(p) else p
-
-    return norm(a) == norm(b)
 
 
 def input_table(spark: SparkSession, doc: dict[str, Any]) -> DataFrame | None:
@@ -235,7 +150,7 @@ def counts_section(tables: RunTables) -> Section:
     """Rows per stage from the manifest (recomputed from ``decisions`` when missing)."""
     counts = dict(tables.manifest.get("counts") or {})
     if not counts:
-        counts = manifest_io.count_reasons(tables.decisions)
+        counts = count_reasons(tables.decisions)
     total = max(int(counts.get("input", 0)), 1)
     ordered = [s for s in STAGES if s in counts] + sorted(set(counts) - set(STAGES))
     rows = [

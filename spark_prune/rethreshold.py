@@ -5,12 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from spark_prune import contract
 from spark_prune.config import ConfigError, PipelineConfig, apply_override, config_from_dict
+from spark_prune.runs import OpenRun
 
-STORED_COLUMNS = ("semdedup_cluster_id", "semdedup_dist", "semdedup_max_sim", "semdedup_partner")
+STORED_COLUMNS = (
+    contract.SEMDEDUP_CLUSTER_ID,
+    contract.SEMDEDUP_DIST,
+    contract.SEMDEDUP_MAX_SIM,
+    contract.SEMDEDUP_PARTNER,
+)
 
 
 def rethreshold_config(
@@ -30,20 +37,22 @@ def rethreshold_config(
             "embeddings table instead"
         )
     raw["semdedup"] = {**raw["semdedup"], "eps": eps}
-    raw["output"] = {**raw["output"], "path": output_path, "mode": "error"}
+    # a new location of its own: not the previous run's catalog schema or manifest file
+    raw["output"] = {
+        **raw["output"],
+        "path": output_path,
+        "mode": "error",
+        "catalog_schema": None,
+        "manifest_path": None,
+    }
     for item in overrides:
         apply_override(raw, item)
     return config_from_dict(raw)
 
 
-def stored_semdedup(spark: SparkSession, run_path: str, cfg: PipelineConfig) -> DataFrame:
-    """``id, semdedup_*`` of every row that went through SemDeDup in the previous run (its
-    ``decisions`` at the version its manifest recorded)."""
-    from spark_prune.manifest import read_run_manifest
-    from spark_prune.report import run_table
-
-    doc = read_run_manifest(spark, run_path)
-    decisions = run_table(spark, doc, run_path.rstrip("/"), "decisions")
-    return decisions.filter(F.col("semdedup_cluster_id").isNotNull()).select(
+def stored_semdedup(previous: OpenRun, cfg: PipelineConfig) -> DataFrame:
+    """``id, semdedup_*`` of every row that went through SemDeDup in the previous run."""
+    decisions = previous.table(contract.DECISIONS)
+    return decisions.filter(F.col(contract.SEMDEDUP_CLUSTER_ID).isNotNull()).select(
         cfg.input.id_column, *STORED_COLUMNS
     )

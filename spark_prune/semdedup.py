@@ -20,6 +20,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_prune import contract
 from spark_prune.assign import assign_clusters
 from spark_prune.config import SemDedupConfig
 from spark_prune.core.ordering import check_order
@@ -40,10 +41,10 @@ from spark_prune.order_columns import hash_key
 
 log = logging.getLogger(__name__)
 
-CLUSTER_COL = "semdedup_cluster_id"
-DIST_COL = "semdedup_dist"
-MAX_SIM_COL = "semdedup_max_sim"
-PARTNER_COL = "semdedup_partner"
+CLUSTER_COL = contract.SEMDEDUP_CLUSTER_ID
+DIST_COL = contract.SEMDEDUP_DIST
+MAX_SIM_COL = contract.SEMDEDUP_MAX_SIM
+PARTNER_COL = contract.SEMDEDUP_PARTNER
 REMOVED_COL = "semdedup_removed"
 ORDER_KEY = "_semdedup_order_key"
 EMB_BYTES = "_semdedup_embedding"

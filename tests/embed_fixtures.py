@@ -34,8 +34,12 @@ def embed_config(checkpoint: Path | str, **overrides: Any) -> Any:
     from spark_prune.config import EmbedConfig
     from spark_prune.embed.offline import OFFLINE_MODEL
 
-    values: dict[str, Any] = {"enabled": True, "model": OFFLINE_MODEL,
-                              "checkpoint": str(checkpoint), "batch_size": 4}
+    values: dict[str, Any] = {
+        "enabled": True,
+        "model": OFFLINE_MODEL,
+        "checkpoint": str(checkpoint),
+        "batch_size": 4,
+    }
     values.update(overrides)
     return EmbedConfig(**values)
 

@@ -19,8 +19,8 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
+from spark_prune.contract import CLUSTERS_SCHEMA as CLUSTER_SCHEMA
 from spark_prune.core.quotas import cluster_probabilities, lower_bounds, solve_quotas
-from spark_prune.manifest import CLUSTER_SCHEMA
 
 EPS = 0.07
 TAU = 0.1

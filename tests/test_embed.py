@@ -53,13 +53,16 @@ def _photo_df(spark: SparkSession, variants: list[tuple[str, str, bytes]]) -> Da
 
 
 def _vectors(df: DataFrame, column: str = "image_emb") -> dict[int, np.ndarray | None]:
-    return {r["id"]: None if r[column] is None else np.asarray(r[column], dtype=np.float32)
-            for r in df.select("id", column).collect()}
+    return {
+        r["id"]: None if r[column] is None else np.asarray(r[column], dtype=np.float32)
+        for r in df.select("id", column).collect()
+    }
 
 
 @pytest.fixture(scope="module")
-def by_partitions(spark: SparkSession, checkpoint: Path,
-                  variants: list[tuple[str, str, bytes]]) -> dict[int, list[Any]]:
+def by_partitions(
+    spark: SparkSession, checkpoint: Path, variants: list[tuple[str, str, bytes]]
+) -> dict[int, list[Any]]:
     """The same six photos embedded (no cache) with 1 and with 3 partitions."""
     cfg = embed_config(checkpoint, batch_size=2)
     out = {}
@@ -70,7 +73,8 @@ def by_partitions(spark: SparkSession, checkpoint: Path,
 
 
 def test_copies_of_a_photo_are_nearer_than_other_photos(
-        by_partitions: dict[int, list[Any]], variants: list[tuple[str, str, bytes]]) -> None:
+    by_partitions: dict[int, list[Any]], variants: list[tuple[str, str, bytes]]
+) -> None:
     rows = by_partitions[1]
     x = np.array([r["image_emb"] for r in rows], dtype=np.float32)
     np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
@@ -95,10 +99,13 @@ def test_identical_embeddings_for_1_and_3_partitions(by_partitions: dict[int, li
         assert a["clip_score"] == b["clip_score"]
 
 
-def test_model_loads_once_per_python_worker(spark: SparkSession, checkpoint: Path,
-                                            variants: list[tuple[str, str, bytes]],
-                                            tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_loads_once_per_python_worker(
+    spark: SparkSession,
+    checkpoint: Path,
+    variants: list[tuple[str, str, bytes]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     link = tmp_path / "model-copy.pt"  # a new path: no worker has this model cached yet
     link.symlink_to(checkpoint)
     monkeypatch.setenv(LOAD_LOG_ENV, str(tmp_path / "loads"))
@@ -113,12 +120,15 @@ def test_model_loads_once_per_python_worker(spark: SparkSession, checkpoint: Pat
 
 
 def test_bad_rows_get_a_reason_and_leave_their_batch_alone(
-        spark: SparkSession, checkpoint: Path, variants: list[tuple[str, str, bytes]]) -> None:
+    spark: SparkSession, checkpoint: Path, variants: list[tuple[str, str, bytes]]
+) -> None:
     good = [(i, name, data, CAPTIONS[family]) for i, (name, family, data) in enumerate(variants)]
-    bad = [(100, "corrupt", b"\xff\xd8\xff not really a jpeg", "a broken file"),
-           (101, "empty", b"", "an empty file"),
-           (102, "no-caption", jpeg(photos()[0].rotate(90, expand=True)), None),
-           (103, "null-image", None, "")]
+    bad = [
+        (100, "corrupt", b"\xff\xd8\xff not really a jpeg", "a broken file"),
+        (101, "empty", b"", "an empty file"),
+        (102, "no-caption", jpeg(photos()[0].rotate(90, expand=True)), None),
+        (103, "null-image", None, ""),
+    ]
     mixed = good[:2] + bad[:1] + good[2:4] + bad[1:] + good[4:]  # bad rows share batches
     cfg = embed_config(checkpoint, batch_size=4)
     clean, _ = embed(spark, spark.createDataFrame(good, SCHEMA).coalesce(1), cfg, "id")
@@ -139,8 +149,8 @@ def test_bad_rows_get_a_reason_and_leave_their_batch_alone(
 
 
 def test_rerun_after_append_embeds_only_new_rows(
-        spark: SparkSession, checkpoint: Path, variants: list[tuple[str, str, bytes]],
-        tmp_path: Path) -> None:
+    spark: SparkSession, checkpoint: Path, variants: list[tuple[str, str, bytes]], tmp_path: Path
+) -> None:
     cache = str(tmp_path / "embeddings")
     cfg = embed_config(checkpoint, batch_size=4, cache_path=cache)
     first = _photo_df(spark, variants[:4])
@@ -154,8 +164,13 @@ def test_rerun_after_append_embeds_only_new_rows(
     after = _vectors(out2)
     assert all(np.array_equal(before[i], after[i]) for i in before)  # type: ignore[arg-type]
     assert out2.count() == 6 and out2.filter("image_emb IS NULL").count() == 0
-    assert set(out2.columns) == {*appended.columns, "image_emb", "text_emb", "clip_score",
-                                 "embed_error"}
+    assert set(out2.columns) == {
+        *appended.columns,
+        "image_emb",
+        "text_emb",
+        "clip_score",
+        "embed_error",
+    }
 
     _, info3 = embed(spark, appended, cfg, "id")
     assert (info3["embedded"], info3["reused"]) == (0, 6)
@@ -169,8 +184,8 @@ def test_rerun_after_append_embeds_only_new_rows(
 
 
 def test_path_images_and_retry_of_unreadable_files(
-        spark: SparkSession, checkpoint: Path, variants: list[tuple[str, str, bytes]],
-        tmp_path: Path) -> None:
+    spark: SparkSession, checkpoint: Path, variants: list[tuple[str, str, bytes]], tmp_path: Path
+) -> None:
     folder = tmp_path / "images"
     folder.mkdir()
     rows = []
@@ -180,8 +195,14 @@ def test_path_images_and_retry_of_unreadable_files(
             path.write_bytes(data)
         rows.append((i, str(path) if i != 2 else path.as_uri()))
     df = spark.createDataFrame(rows, "id long, path string")
-    cfg = embed_config(checkpoint, image_column="path", image_kind="path", text_column=None,
-                       image_emb_column="vec", cache_path=str(tmp_path / "cache"))
+    cfg = embed_config(
+        checkpoint,
+        image_column="path",
+        image_kind="path",
+        text_column=None,
+        image_emb_column="vec",
+        cache_path=str(tmp_path / "cache"),
+    )
     out, info = embed(spark, df, cfg, "id")
     errors = {r["id"]: r["embed_error"] for r in out.collect()}
     assert errors == {0: None, 1: "image: cannot read (FileNotFoundError)", 2: None}
@@ -197,7 +218,8 @@ def test_path_images_and_retry_of_unreadable_files(
 
 
 def test_fp16_on_cpu_falls_back_to_fp32_with_a_warning(
-        checkpoint: Path, caplog: pytest.LogCaptureFixture) -> None:
+    checkpoint: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     cfg = embed_config(checkpoint, precision="fp16")
     with caplog.at_level(logging.WARNING, logger="spark_prune.embed.models"):
         loaded = load_model(cfg, "cpu")
@@ -209,8 +231,9 @@ def test_fp16_on_cpu_falls_back_to_fp32_with_a_warning(
     assert cache_key(cfg) != cache_key(embed_config(checkpoint))
 
 
-def test_batch_composition_does_not_change_a_row(checkpoint: Path,
-                                                 variants: list[tuple[str, str, bytes]]) -> None:
+def test_batch_composition_does_not_change_a_row(
+    checkpoint: Path, variants: list[tuple[str, str, bytes]]
+) -> None:
     loaded = load_model(embed_config(checkpoint), "cpu")
     images = [data for _, _, data in variants]
     texts = [CAPTIONS[family] for _, family, _ in variants]
@@ -246,15 +269,28 @@ def test_offline_checkpoint_is_built_once(checkpoint: Path) -> None:
     assert info["embed_dim"] == 1280 and info["versions"]["open_clip"]
 
 
-def test_embed_command(spark: SparkSession, checkpoint: Path,
-                               variants: list[tuple[str, str, bytes]], tmp_path: Path,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_embed_command(
+    spark: SparkSession,
+    checkpoint: Path,
+    variants: list[tuple[str, str, bytes]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     source = str(tmp_path / "input")
     _photo_df(spark, variants[:2]).write.format("delta").save(source)
     output = tmp_path / "out"
-    argv = ["--set", f"input.path={source}", "--set", f"output.path={output}",
-            "--set", "embed.model=effnetlite0-minilm", "--set", f"embed.checkpoint={checkpoint}",
-            "--set", "embed.text_column=null"]
+    argv = [
+        "--set",
+        f"input.path={source}",
+        "--set",
+        f"output.path={output}",
+        "--set",
+        "embed.model=effnetlite0-minilm",
+        "--set",
+        f"embed.checkpoint={checkpoint}",
+        "--set",
+        "embed.text_column=null",
+    ]
     assert cli.main(["embed", *argv]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert (printed["embedded"], printed["input_version"]) == (2, 0)
@@ -279,8 +315,10 @@ def test_fp16_on_gpu(checkpoint: Path, variants: list[tuple[str, str, bytes]]) -
 
 
 def test_import_without_torch_is_lazy() -> None:
-    code = ("import sys; sys.modules['torch'] = None; sys.modules['open_clip'] = None; "
-            "import spark_prune.embed, spark_prune.embed.stage, spark_prune.embed.models")
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['open_clip'] = None; "
+        "import spark_prune.embed, spark_prune.embed.stage, spark_prune.embed.models"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

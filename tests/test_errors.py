@@ -275,8 +275,7 @@ def test_sql_reads_the_pinned_versions(
 
 def test_report_on_a_copied_run_reads_the_copy(spark: SparkSession, tmp_path: Path) -> None:
     """The copy's manifest names the original's tables; the copy's own tables are read."""
-    from spark_prune.manifest import read_run_manifest
-    from spark_prune.report import run_table
+    from spark_prune.runs import open_run
 
     original = Path(_run_fixture(tmp_path / "a", ""))
     copy = tmp_path / "copy"
@@ -285,10 +284,10 @@ def test_report_on_a_copied_run_reads_the_copy(spark: SparkSession, tmp_path: Pa
     n = decisions.count()
     decisions.limit(2).write.format("delta").mode("overwrite").save(str(original / "decisions"))
     shutil.rmtree(original / "clusters")
-    doc = read_run_manifest(spark, str(copy))
-    assert doc["outputs"]["decisions"]["location"] == str(original / "decisions")
-    assert run_table(spark, doc, str(copy), "decisions").count() == n
-    assert run_table(spark, doc, str(copy), "clusters").count() > 0
+    opened = open_run(spark, str(copy))
+    assert opened.outputs["decisions"]["location"] == str(original / "decisions")
+    assert opened.table("decisions").count() == n
+    assert opened.table("clusters").count() > 0
 
 
 def test_every_embedding_null_records_every_row_invalid(

@@ -92,12 +92,11 @@ def _kill_when(proc: subprocess.Popen[bytes], log: Path, pattern: str) -> str:
 
 def _read_run(spark: SparkSession, out: Path) -> dict[str, object]:
     """What readers see: the manifest's run id, counts and its tables' contents."""
-    from spark_prune.manifest import read_run_manifest
-    from spark_prune.report import run_table
+    from spark_prune.runs import open_run
 
-    doc = read_run_manifest(spark, str(out))
-    decisions = run_table(spark, doc, str(out), "decisions")
-    pruned = run_table(spark, doc, str(out), "pruned")
+    opened = open_run(spark, str(out))
+    doc = opened.manifest
+    decisions, pruned = opened.table("decisions"), opened.table("pruned")
     kept = sorted(r["id"] for r in decisions.filter("kept").select("id").collect())
     return {
         "run_id": doc["run_id"],
@@ -152,9 +151,7 @@ def test_second_run_is_refused_naming_the_first(scenario: Scenario) -> None:
     assert "Traceback" not in scenario.logs["second"]
 
 
-def test_a_killed_overwrite_reads_as_the_old_run(
-    spark: SparkSession, scenario: Scenario
-) -> None:
+def test_a_killed_overwrite_reads_as_the_old_run(spark: SparkSession, scenario: Scenario) -> None:
     for name, seen in scenario.reads_after_kill.items():
         assert seen["run_id"] == scenario.old_run_id, name
         assert seen["kept"] == seen["pruned"], name  # decisions and pruned of one run

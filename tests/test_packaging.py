@@ -25,8 +25,18 @@ BIN = Path(sys.executable).parent
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
         check=True,
     )
     (built,) = out.glob("spark_prune-*.whl")
@@ -51,8 +61,17 @@ def test_wheel_leaves_spark_to_the_cluster(wheel: Path) -> None:
 def test_installed_wheel_runs_outside_the_repo(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
-         str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
         check=True,
     )
     code = (
@@ -61,8 +80,14 @@ def test_installed_wheel_runs_outside_the_repo(wheel: Path, tmp_path: Path) -> N
         " '--set', 'output.path=y']))"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.stdout.startswith(str(target)), done.stdout + done.stderr
     assert done.returncode == 2 and "dbp.tau" in done.stderr  # a config error naming the key
 
@@ -74,27 +99,45 @@ def test_spark_submit_prune_job_on_the_sample_lakehouse(
     build_sample_lakehouse(spark, data_cache(), lakehouse, max_images=60)
     output = tmp_path / "run"
     command = [
-        str(BIN / "spark-submit"), "--master", "local[2]",
-        "--packages", "io.delta:delta-spark_2.13:4.0.1",
-        "--conf", f"spark.sql.extensions={DELTA_EXTENSION}",
-        "--conf", f"spark.sql.catalog.spark_catalog={DELTA_CATALOG}",
-        "--conf", "spark.ui.enabled=false",
-        str(ROOT / "jobs" / "prune.py"), "--config", str(ROOT / "conf" / "demo.yaml"),
-        "--set", f"input.path={lakehouse}", "--set", f"output.path={output}",
-        "--set", f"embed.checkpoint={offline_checkpoint()}",
-        "--set", f"embed.cache_path={tmp_path / 'embeddings'}",
-        "--set", "dbp.kmeans.k=4", "--set", "semdedup.rows_per_cluster=30",
+        str(BIN / "spark-submit"),
+        "--master",
+        "local[2]",
+        "--packages",
+        "io.delta:delta-spark_2.13:4.0.1",
+        "--conf",
+        f"spark.sql.extensions={DELTA_EXTENSION}",
+        "--conf",
+        f"spark.sql.catalog.spark_catalog={DELTA_CATALOG}",
+        "--conf",
+        "spark.ui.enabled=false",
+        str(ROOT / "jobs" / "prune.py"),
+        "--config",
+        str(ROOT / "conf" / "demo.yaml"),
+        "--set",
+        f"input.path={lakehouse}",
+        "--set",
+        f"output.path={output}",
+        "--set",
+        f"embed.checkpoint={offline_checkpoint()}",
+        "--set",
+        f"embed.cache_path={tmp_path / 'embeddings'}",
+        "--set",
+        "dbp.kmeans.k=4",
+        "--set",
+        "semdedup.rows_per_cluster=30",
     ]
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
-                          check=False, timeout=600)
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "kept" in done.stdout and "of 60 rows kept" in done.stdout
     doc = json.loads((output / "manifest.json").read_text())
     counts = doc["counts"]
     assert counts["input"] == 60
-    assert counts["input"] == sum(counts[k] for k in ("kept", "invalid", "semdedup", "dbp",
-                                                       "clip_score"))
+    assert counts["input"] == sum(
+        counts[k] for k in ("kept", "invalid", "semdedup", "dbp", "clip_score")
+    )
     assert doc["embed"]["model"]["checkpoint_sha256"]
     kept = spark.read.format("delta").load(str(output / "pruned")).count()
     assert kept == counts["kept"]

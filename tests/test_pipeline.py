@@ -11,6 +11,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from spark_prune.cli import main
 from spark_prune.config import config_from_dict
 from spark_prune.core.quotas import InfeasibleTargetError
 from spark_prune.io import OutputExistsError
@@ -275,7 +276,9 @@ def test_clip_filter_threshold_and_null_scores(spark: SparkSession, tmp_path: Pa
     assert run(spark, top).counts["kept"] == round(0.25 * 199)
 
 
-def test_catalog_schema_output(spark: SparkSession, input_path: str, tmp_path: Path) -> None:
+def test_catalog_schema_output(
+    spark: SparkSession, input_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spark.sql("CREATE DATABASE IF NOT EXISTS prune_catalog_test")
     cfg = config_from_dict(
         {
@@ -297,6 +300,11 @@ def test_catalog_schema_output(spark: SparkSession, input_path: str, tmp_path: P
     assert spark.table("prune_catalog_test.pruned").count() == result.counts["kept"]
     doc = json.loads((tmp_path / "manifest.json").read_text())
     assert doc["outputs"]["clusters"]["location"] == "prune_catalog_test.clusters"
+    query = "SELECT count(*) AS n_kept_rows FROM decisions WHERE kept"
+    capsys.readouterr()
+    assert main(["sql", "--run", str(tmp_path / "manifest.json"), query]) == 0
+    shown = capsys.readouterr().out
+    assert "n_kept_rows" in shown and f"|{result.counts['kept']}" in shown.replace(" ", "")
     with pytest.raises(OutputExistsError, match="prune_catalog_test"):
         run(spark, cfg)
 

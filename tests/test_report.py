@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_prune.manifest import CLUSTER_SCHEMA
+from spark_prune.contract import CLUSTERS_SCHEMA as CLUSTER_SCHEMA
 from spark_prune.report import (
     THUMBS_PER_SIDE,
     cluster_sections,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 from pyspark.sql import SparkSession
 
 from spark_prune.cli import main
@@ -78,3 +80,25 @@ def test_semdedup_then_dbp_and_rethreshold(spark: SparkSession, tmp_path: Path) 
     doc = json.loads((tmp_path / "rethresholded" / "manifest.json").read_text())
     assert doc["semdedup"]["reused_from_previous_run"] and doc["config"]["semdedup"]["eps"] == 0.1
     assert doc["input"]["delta_version"] == first.manifest["input"]["delta_version"]
+
+
+def test_rethreshold_and_sql_find_a_run_by_its_own_manifest_path(
+    spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids, x = with_near_duplicates(300, 16, seed=5)
+    path = write_input(spark, tmp_path / "in", ids, x)
+    cfg = make_config(path, str(tmp_path / "tables"), semdedup=SEMDEDUP)
+    manifest_path = tmp_path / "elsewhere" / "r1.json"
+    cfg = replace(cfg, output=replace(cfg.output, manifest_path=str(manifest_path)))
+    first = run(spark, cfg)
+    assert not (tmp_path / "tables" / "manifest.json").exists() and manifest_path.is_file()
+    new_eps = ["--eps", "0.1", "--output", str(tmp_path / "again")]
+    assert main(["rethreshold", "--run", str(manifest_path), *new_eps]) == 0
+    again = json.loads((tmp_path / "again" / "manifest.json").read_text())
+    assert again["semdedup"]["reused_from_previous_run"]
+    assert again["counts"]["semdedup"] >= first.counts["semdedup"]
+    capsys.readouterr()
+    assert (
+        main(["sql", "--run", str(manifest_path), "SELECT count(*) AS rows_seen FROM pruned"]) == 0
+    )
+    assert f"|{first.counts['kept']}" in capsys.readouterr().out.replace(" ", "")

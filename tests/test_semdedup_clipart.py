@@ -25,9 +25,7 @@ from tests.embed_fixtures import data_cache, offline_checkpoint
 SAMPLE_IMAGES = 300
 
 
-def test_every_byte_identical_clipart_copy_is_removed(
-    spark: SparkSession, tmp_path: Path
-) -> None:
+def test_every_byte_identical_clipart_copy_is_removed(spark: SparkSession, tmp_path: Path) -> None:
     source = str(tmp_path / "clipart")
     sample = build_sample_lakehouse(spark, data_cache(), source, max_images=SAMPLE_IMAGES)
     assert sample["rows"] == SAMPLE_IMAGES and sample["redundant_rows"] >= 20

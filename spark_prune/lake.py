@@ -1,0 +1,210 @@
+"""The one Delta layer: a table given by path (local, s3://, abfss://, dbfs:/) or catalog name.
+
+Everything goes through delta-spark's ``DeltaTable`` API and DataFrame readers and writers (which
+also work on Spark Connect with Delta's Connect plugin), so no SQL is built from user input.
+Writes carry JSON commit ``userMetadata`` (the run id, the table's role) and, for appends that a
+retried step could repeat, Delta's idempotent-write options ``txnAppId``/``txnVersion``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from pyspark.sql import DataFrame, Row, SparkSession
+
+from spark_prune.errors import OutputError, spark_condition
+
+
+def is_table_name(ref: str) -> bool:
+    """A catalog table name (``schema.table``), not a path or URI: neither "/" nor ":"."""
+    return "/" not in ref and ":" not in ref
+
+
+def is_local_path(path: str) -> bool:
+    scheme = urlparse(path).scheme
+    return scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt")
+
+
+def local_path(path: str) -> Path:
+    """The filesystem path of a local path or ``file:`` URI."""
+    return Path(urlparse(path).path if path.startswith("file:") else path)
+
+
+def quote_identifier(name: str) -> str:
+    """A (possibly dotted) catalog name with every part back-quoted, for the rare SQL we need."""
+    return ".".join("`" + part.replace("`", "``") + "`" for part in name.split("."))
+
+
+@dataclass(frozen=True)
+class DeltaLocation:
+    """A Delta table by path or catalog name (``ref``)."""
+
+    ref: str
+
+    @property
+    def is_catalog(self) -> bool:
+        return is_table_name(self.ref)
+
+    def delta_table(self, spark: SparkSession) -> Any:
+        from delta.tables import DeltaTable
+
+        if self.is_catalog:
+            return DeltaTable.forName(spark, self.ref)
+        return DeltaTable.forPath(spark, self.ref)
+
+    def exists(self, spark: SparkSession) -> bool:
+        if self.is_catalog:
+            return bool(spark.catalog.tableExists(self.ref))
+        if is_local_path(self.ref):  # no JVM round trip for the common local case
+            return (local_path(self.ref) / "_delta_log").is_dir() and self._has_commit(spark)
+        return self._has_commit(spark)
+
+    def _has_commit(self, spark: SparkSession) -> bool:
+        from delta.tables import DeltaTable
+
+        try:
+            return bool(DeltaTable.isDeltaTable(spark, self.ref))
+        except Exception:  # unreachable store or no permission: not a table we can use
+            return False
+
+    def last_commit(self, spark: SparkSession) -> Row:
+        row = self.delta_table(spark).history(1).first()
+        if row is None:
+            raise FileNotFoundError(f"Delta table {self.ref!r} has no commits")
+        return row
+
+    def latest_version(self, spark: SparkSession) -> int:
+        return int(self.last_commit(spark)["version"])
+
+    def last_user_metadata(self, spark: SparkSession) -> dict[str, Any]:
+        """The latest commit's ``userMetadata`` parsed as JSON ({} when absent or not JSON)."""
+        return parse_user_metadata(self.last_commit(spark)["userMetadata"])
+
+    def history(self, spark: SparkSession, limit: int | None = None) -> DataFrame:
+        table = self.delta_table(spark)
+        return table.history(limit) if limit else table.history()
+
+    def read(self, spark: SparkSession, version: int | None = None) -> DataFrame:
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", int(version))
+        if self.is_catalog:
+            return reader.table(self.ref)
+        return reader.load(self.ref)
+
+    def write(
+        self,
+        df: DataFrame,
+        user_metadata: dict[str, Any],
+        mode: str = "overwrite",
+        txn: tuple[str, int] | None = None,
+    ) -> int:
+        """Write ``df`` (overwrite replaces the schema too) and return the new Delta version.
+
+        ``txn = (app_id, version)``: Delta skips the write if this app already committed that
+        version, so a retried step never writes twice.
+        """
+        writer = (
+            df.write.format("delta")
+            .mode(mode)
+            .option("userMetadata", json.dumps(user_metadata, sort_keys=True, default=str))
+        )
+        if mode == "overwrite":
+            writer = writer.option("overwriteSchema", "true")
+        if txn is not None:
+            writer = writer.option("txnAppId", txn[0]).option("txnVersion", int(txn[1]))
+        with concurrent_write_errors(self.ref):
+            if self.is_catalog:
+                writer.saveAsTable(self.ref)
+            else:
+                writer.save(self.ref)
+        return self.latest_version(df.sparkSession)
+
+    def append(
+        self, df: DataFrame, user_metadata: dict[str, Any], txn: tuple[str, int] | None = None
+    ) -> int:
+        return self.write(df, user_metadata, mode="append", txn=txn)
+
+
+@contextmanager
+def concurrent_write_errors(ref: str) -> Iterator[None]:
+    """Delta's conflict errors (another writer committed first: ``ConcurrentAppendException``
+    and its kin) as one ``OutputError`` line naming the table."""
+    try:
+        yield
+    except Exception as exc:
+        name = type(exc).__name__
+        if "Concurrent" not in name and "CONCURRENT" not in spark_condition(exc):
+            raise
+        raise OutputError(
+            f"Delta table {ref!r} was changed by another job while this one wrote it ({name}); "
+            f"rerun when it is done (runs into one output.path are serialised by its lease)"
+        ) from exc
+
+
+def remove_file(spark: SparkSession, path: str) -> bool:
+    """Delete one file if it is there (locally or through Hadoop's FileSystem); True if it was."""
+    if is_local_path(path):
+        local = local_path(path)
+        if local.is_file():
+            local.unlink()
+            return True
+        return False
+    jvm: Any = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return bool(fs.exists(hadoop_path) and fs.delete(hadoop_path, False))
+
+
+def parse_user_metadata(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def write_text(spark: SparkSession, path: str, text: str) -> None:
+    """Write a small text file atomically: locally via a temp file and rename, elsewhere via
+    Hadoop's FileSystem (s3a://, abfss://, dbfs:/; an object put is atomic per object)."""
+    if is_local_path(path):
+        local = local_path(path)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.with_suffix(local.suffix + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(local)
+        return
+    jvm = spark.sparkContext._jvm  # not available on Spark Connect: use a local or Volume path
+    assert jvm is not None
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    stream = fs.create(hadoop_path, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+
+
+def read_text(spark: SparkSession, path: str) -> str:
+    if is_local_path(path):
+        return local_path(path).read_text()
+    return "\n".join(r.value for r in spark.read.text(path).collect())
+
+
+def text_exists(spark: SparkSession, path: str) -> bool:
+    if is_local_path(path):
+        return local_path(path).is_file()
+    try:
+        spark.read.text(path).limit(1).collect()
+    except Exception:  # missing or unreadable: callers say which in their own words
+        return False
+    return True

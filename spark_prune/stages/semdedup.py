@@ -1,0 +1,80 @@
+"""The SemDeDup stage: exact semantic deduplication inside k-means clusters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_prune import contract
+from spark_prune.config import PipelineConfig
+from spark_prune.stages.base import (
+    INVALID,
+    REMOVED,
+    DecisionColumn,
+    RunContext,
+    StageOutput,
+    StageReport,
+)
+
+
+@dataclass
+class SemDedupReport(StageReport):
+    eps: float = 0.0
+    reused_from_previous_run: bool = False
+    facts: Mapping[str, Any] = field(default_factory=dict)  # k-means, cost estimate, sizes
+
+    def manifest_entries(self) -> Mapping[str, Any]:
+        if self.reused_from_previous_run:
+            return {"semdedup": {"reused_from_previous_run": True, "eps": self.eps}}
+        return {"semdedup": dict(self.facts)}
+
+
+class SemDedupStage:
+    name = "semdedup"
+    checkpoint = True  # persisted when finished; a rerun resumes (resume.py)
+    reason: str | None = contract.SEMDEDUP
+    columns: tuple[DecisionColumn, ...] = (
+        DecisionColumn(contract.SEMDEDUP_CLUSTER_ID, T.IntegerType()),
+        DecisionColumn(contract.SEMDEDUP_DIST, T.DoubleType()),
+        DecisionColumn(contract.SEMDEDUP_MAX_SIM, T.DoubleType()),
+        DecisionColumn(contract.SEMDEDUP_PARTNER, None),
+    )
+    tables: Mapping[str, T.StructType] = {}
+
+    def enabled(self, cfg: PipelineConfig) -> bool:
+        return cfg.semdedup.enabled
+
+    def input_columns(self, cfg: PipelineConfig) -> list[str]:
+        return []
+
+    def run(self, ctx: RunContext, rows: DataFrame) -> StageOutput:
+        from spark_prune.semdedup import semdedup, semdedup_removed
+
+        cfg, id_col = ctx.cfg.semdedup, ctx.id_col
+        n_valid = rows.count()
+        report = SemDedupReport(self.name, rows_in=n_valid, eps=cfg.eps)
+        if ctx.stored_semdedup is not None:
+            result = ctx.persist(rows.select(id_col).join(ctx.stored_semdedup, id_col, "left"))
+            report.reused_from_previous_run = True
+        else:
+            result, facts = semdedup(rows, cfg, id_col, ctx.emb_col, ctx.dim, n_valid)
+            ctx.adopt(result)  # semdedup() hands it over persisted
+            report.facts = facts
+        # a cheap column over the cached rows: no second cached copy
+        removed = semdedup_removed(F.col(contract.SEMDEDUP_MAX_SIM), cfg.eps)
+        decisions = result.select(
+            id_col,
+            *[c.name for c in self.columns],
+            removed.alias(REMOVED),
+            F.lit(None).cast("string").alias(INVALID),
+        )
+        removed_ids = decisions.filter(F.col(REMOVED)).select(id_col)
+        report.removed = removed_ids.count()
+        # a shuffle join (adaptive execution may broadcast it when it is small)
+        survivors = rows.join(removed_ids, id_col, "left_anti")
+        return StageOutput(survivors=survivors, report=report, decisions=decisions)

@@ -1,0 +1,74 @@
+"""The validate stage: schema checks fail fast; unusable rows are recorded ``invalid``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_prune.config import PipelineConfig
+from spark_prune.contract import EMBED_ERROR, INVALID
+from spark_prune.preflight import check_rows
+from spark_prune.stages.base import (
+    INVALID as INVALID_COL,
+)
+from spark_prune.stages.base import (
+    REMOVED,
+    DecisionColumn,
+    RunContext,
+    StageOutput,
+    StageReport,
+)
+from spark_prune.validate import (
+    as_array_embeddings,
+    check_columns,
+    check_unique_ids,
+    infer_dimension,
+    invalid_detail,
+)
+
+
+@dataclass
+class ValidateReport(StageReport):
+    embedding_dim: int | None = 0
+
+    def manifest_entries(self) -> Mapping[str, object]:
+        return {"input": {"embedding_dim": self.embedding_dim}}
+
+
+class ValidateStage:
+    name = "validate"
+    reason: str | None = INVALID
+    columns: tuple[DecisionColumn, ...] = ()
+    tables: Mapping[str, T.StructType] = {}
+
+    def enabled(self, cfg: PipelineConfig) -> bool:
+        return True
+
+    def input_columns(self, cfg: PipelineConfig) -> list[str]:
+        return []
+
+    def run(self, ctx: RunContext, rows: DataFrame) -> StageOutput:
+        id_col, emb_col = ctx.id_col, ctx.emb_col
+        check_columns(rows, id_col, emb_col)
+        check_unique_ids(rows, id_col)
+        rows = as_array_embeddings(rows, emb_col)  # Spark ML vectors: array<float>
+        dim = ctx.cfg.input.embedding_dim or infer_dimension(rows, emb_col)
+        ctx.embedding_dim = dim
+        ctx.rows_read = rows.count()
+        wanted = [id_col, emb_col, *ctx.needed_columns]
+        detail = invalid_detail(emb_col, dim)
+        if EMBED_ERROR in rows.columns:  # the embed stage's reason comes first
+            detail = F.coalesce(F.col(EMBED_ERROR), detail)
+        checked = rows.select(*dict.fromkeys(wanted), detail.alias(INVALID_COL))
+        decisions = checked.select(id_col, F.lit(None).cast("boolean").alias(REMOVED), INVALID_COL)
+        survivors = checked.filter(F.col(INVALID_COL).isNull()).drop(INVALID_COL)
+        n_valid = survivors.count()
+        check_rows(ctx.cfg, ctx.rows_read, n_valid, ctx.input_version)
+        report = ValidateReport(
+            self.name, rows_in=ctx.rows_read, invalid=ctx.rows_read - n_valid, embedding_dim=dim
+        )
+        return StageOutput(survivors=survivors, report=report, decisions=decisions)

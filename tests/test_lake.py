@@ -1,0 +1,69 @@
+"""The Delta layer: paths and catalog names, versions, commit metadata, idempotent appends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from spark_prune.lake import (
+    DeltaLocation,
+    is_table_name,
+    quote_identifier,
+    read_text,
+    text_exists,
+    write_text,
+)
+
+
+def test_path_table_versions_and_metadata(spark: SparkSession, tmp_path: Path) -> None:
+    table = DeltaLocation(str(tmp_path / "t"))
+    assert not table.is_catalog and not table.exists(spark)
+    first = spark.createDataFrame([(1, "a"), (2, "b")], "id long, v string")
+    assert table.write(first, {"run_id": "r1"}) == 0
+    assert table.write(first.limit(1), {"run_id": "r2"}) == 1
+    assert table.exists(spark) and table.latest_version(spark) == 1
+    assert table.last_user_metadata(spark) == {"run_id": "r2"}
+    assert table.read(spark, 0).count() == 2 and table.read(spark).count() == 1
+    assert table.history(spark).count() == 2
+
+
+def test_append_with_a_transaction_id_is_written_once(spark: SparkSession, tmp_path: Path) -> None:
+    table = DeltaLocation(str(tmp_path / "cache"))
+    rows = spark.createDataFrame([(1,), (2,)], "id long")
+    table.append(rows, {"step": 1}, txn=("app-1", 7))
+    table.append(rows, {"step": 1}, txn=("app-1", 7))  # a retried step: skipped by Delta
+    assert table.read(spark).count() == 2
+    table.append(rows, {"step": 2}, txn=("app-1", 8))
+    assert table.read(spark).count() == 4
+
+
+def test_catalog_table(spark: SparkSession) -> None:
+    spark.sql("CREATE DATABASE IF NOT EXISTS lake_test")
+    table = DeltaLocation("lake_test.t")
+    assert table.is_catalog
+    table.write(spark.createDataFrame([(1,)], "id long"), {"run_id": "r1"})
+    table.write(spark.createDataFrame([(1,), (2,)], "id long"), {"run_id": "r2"})
+    assert table.exists(spark) and table.latest_version(spark) == 1
+    assert table.read(spark, 0).count() == 1 and table.read(spark).count() == 2
+
+
+def test_a_directory_that_is_not_delta_does_not_exist_as_a_table(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    spark.createDataFrame([(1,)], "id long").write.parquet(str(tmp_path / "p"))
+    assert not DeltaLocation(str(tmp_path / "p")).exists(spark)
+    with pytest.raises(Exception, match="not a Delta table|is not a Delta table|DELTA"):
+        DeltaLocation(str(tmp_path / "p")).latest_version(spark)
+
+
+def test_names_quoting_and_text_files(spark: SparkSession, tmp_path: Path) -> None:
+    assert is_table_name("main.schema.t") and not is_table_name("s3://b/t")
+    assert not is_table_name("/lake/t") and not is_table_name("t/x")
+    assert quote_identifier("db.we`ird") == "`db`.`we``ird`"
+    path = str(tmp_path / "sub" / "m.json")
+    assert not text_exists(spark, path)
+    write_text(spark, path, "{}\n")
+    assert text_exists(spark, path) and read_text(spark, path) == "{}\n"
+    assert not (tmp_path / "sub" / "m.json.tmp").exists()

@@ -1,0 +1,47 @@
+"""open_run: a run's manifest and its tables at the versions the manifest recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from spark_prune import manifest
+from spark_prune.lake import DeltaLocation
+from spark_prune.runs import RunNotFoundError, open_run
+
+
+def _fake_run(spark: SparkSession, root: Path, manifest_path: Path) -> DeltaLocation:
+    decisions = DeltaLocation(str(root / "decisions"))
+    version = decisions.write(spark.createDataFrame([(1, True)], "id long, kept boolean"), {})
+    doc = {
+        "run_id": "r1",
+        "input": {"id_column": "id"},
+        "outputs": {"decisions": {"location": decisions.ref, "delta_version": version}},
+    }
+    manifest.write(spark, str(manifest_path), doc)
+    return decisions
+
+
+def test_tables_are_read_at_their_recorded_versions(spark: SparkSession, tmp_path: Path) -> None:
+    decisions = _fake_run(spark, tmp_path, tmp_path / "manifest.json")
+    decisions.write(spark.createDataFrame([(1, True), (2, False)], "id long, kept boolean"), {})
+    run = open_run(spark, str(tmp_path))
+    assert run.run_id == "r1" and run.id_column == "id" and run.table_names == ["decisions"]
+    assert run.table("decisions").count() == 1  # not the later version with two rows
+    assert run.register_views() == ["decisions"]
+    assert spark.sql("SELECT count(*) AS n FROM decisions").first()["n"] == 1  # type: ignore[index]
+    with pytest.raises(KeyError, match="no table 'pruned'"):
+        run.table("pruned")
+
+
+def test_a_run_found_by_its_manifest_file(spark: SparkSession, tmp_path: Path) -> None:
+    _fake_run(spark, tmp_path / "tables", tmp_path / "elsewhere" / "run.json")
+    run = open_run(spark, str(tmp_path / "elsewhere" / "run.json"))
+    assert run.table("decisions").count() == 1
+
+
+def test_no_manifest_is_no_run(spark: SparkSession, tmp_path: Path) -> None:
+    with pytest.raises(RunNotFoundError, match="does not exist"):
+        open_run(spark, str(tmp_path / "nothing"))
