@@ -5,10 +5,10 @@ One scenario on tiny data (module fixture), in order:
 1. ``baseline``: an uninterrupted run (in process) of the command under test.
 2. ``old``: a complete earlier run in the output the killed runs overwrite.
 3. A real ``spark-prune run`` process is killed (SIGKILL to its process group: the Python
-   driver, its JVM and the Python workers) while SemDeDup runs; a second process started
-   meanwhile is refused at once, naming the first run.
-4. A rerun process is killed while DBP runs (it resumed SemDeDup from its checkpoint).
-5. A rerun process is killed between two table writes.
+   driver, its JVM and the Python workers) as SemDeDup starts.
+4. A rerun process takes over the dead run's lease; while it runs, a second process into the
+   same output is refused at once, naming it; it is killed as DBP starts.
+5. A rerun process resumes SemDeDup and is killed between two table writes.
 6. After every kill the output still reads as the old run, consistently.
 7. A last rerun (in process) resumes every stage and equals the baseline.
 """
@@ -118,21 +118,21 @@ def scenario(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> S
     s = Scenario(out, baseline, str(old["run_id"]))
 
     first = _start(_argv(table, out), tmp / "a.log")
-    _wait_for(tmp / "a.log", r"semdedup")
+    s.logs["a"] = _kill_when(first, tmp / "a.log", r"\] semdedup \.\.\.")
+    s.reads_after_kill["a"] = _read_run(spark, out)
+
+    rerun = _start(_argv(table, out), tmp / "b.log")
+    _wait_for(tmp / "b.log", r"\] read \.\.\.")  # it holds the output's lease
     refused = subprocess.run([sys.executable, "-m", "spark_prune.cli", *_argv(table, out)],
                              cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
                              capture_output=True, text=True, timeout=120)  # fmt: skip
     s.codes["second"] = refused.returncode
     s.logs["second"] = refused.stderr
-    s.logs["a"] = _kill_when(first, tmp / "a.log", r"semdedup")
-    s.reads_after_kill["a"] = _read_run(spark, out)
-
-    rerun = _start(_argv(table, out), tmp / "b.log")
-    s.logs["b"] = _kill_when(rerun, tmp / "b.log", r"\bdbp")
+    s.logs["b"] = _kill_when(rerun, tmp / "b.log", r"\] dbp \.\.\.")
     s.reads_after_kill["b"] = _read_run(spark, out)
 
     rerun = _start(_argv(table, out), tmp / "c.log")
-    s.logs["c"] = _kill_when(rerun, tmp / "c.log", r"write\.clusters")
+    s.logs["c"] = _kill_when(rerun, tmp / "c.log", r"\] write\.clusters \.\.\.")
     s.reads_after_kill["c"] = _read_run(spark, out)
     return s
 
@@ -160,8 +160,9 @@ def test_a_killed_overwrite_reads_as_the_old_run(spark: SparkSession, scenario: 
 
 
 def test_reruns_resume_from_checkpoints(scenario: Scenario) -> None:
-    assert "resumed from checkpoint" in scenario.logs["b"]
-    assert re.search(r"semdedup: resumed from checkpoint", scenario.logs["c"])
+    """b was killed when DBP started, so SemDeDup had finished: c resumes it."""
+    assert "semdedup: resumed from checkpoint" in scenario.logs["c"]
+    assert "dbp: resumed from checkpoint" not in scenario.logs["c"]
 
 
 def test_final_rerun_resumes_and_equals_an_uninterrupted_run(
@@ -170,7 +171,8 @@ def test_final_rerun_resumes_and_equals_an_uninterrupted_run(
     table = str(scenario.out.parent / "input")
     with caplog.at_level("INFO", logger="spark_prune"):
         assert main(_argv(table, scenario.out)) == 0
-    assert "resumed from checkpoint" in caplog.text
+    assert "semdedup: resumed from checkpoint" in caplog.text  # c was killed after DBP
+    assert "dbp: resumed from checkpoint" in caplog.text
     final, base = _read_run(spark, scenario.out), _read_run(spark, scenario.baseline)
     assert final["kept"] == base["kept"] and final["counts"] == base["counts"]
     assert final["pruned"] == final["kept"]
