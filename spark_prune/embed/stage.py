@@ -39,6 +39,7 @@ from spark_prune.config import EmbedConfig
 from spark_prune.contract import EMBED_ERROR
 from spark_prune.embed.batch import READ_ERROR, embed_rows
 from spark_prune.embed.models import LOAD_LOG_ENV, file_sha256, load_model, model_info
+from spark_prune.errors import ConfigError, InputError
 from spark_prune.lake import DeltaLocation, parse_user_metadata
 
 log = logging.getLogger(__name__)
@@ -308,9 +309,12 @@ def _check_input(df: DataFrame, cfg: EmbedConfig, id_col: str) -> None:
     wanted = [id_col, cfg.image_column, cfg.text_column]
     missing = [c for c in wanted if c is not None and c not in df.columns]
     if missing:
-        raise ValueError(f"embed: input has no column {missing[0]!r}; it has {df.columns}")
+        raise InputError(
+            f"embed: the input has no column {missing[0]!r} (embed.image_column, "
+            f"embed.text_column or input.id_column); its columns are: {', '.join(df.columns)}"
+        )
     if cfg.image_column is None and cfg.text_column is None:
-        raise ValueError("embed: set embed.image_column, embed.text_column or both")
+        raise ConfigError("embed.image_column: set embed.image_column, embed.text_column or both")
 
 
 def _drop_outputs(df: DataFrame, cfg: EmbedConfig) -> DataFrame:
