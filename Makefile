@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check spark_prune jobs tests bench
+	$(PY) -m ruff format --check spark_prune jobs tests bench
 	$(PY) -m mypy
 	$(PY) -m pytest -q
 

@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 from peak_memory import PeakMemory  # bench/ is on sys.path when a script here runs
 
 from spark_prune import dbp as dbp_stage
-from spark_prune.config import DBPConfig, KMeansConfig, config_from_dict
+from spark_prune.config import DBPConfig, KMeansConfig
+from spark_prune.config_loader import config_from_dict
 from spark_prune.core.assign import nearest_centroids
 from spark_prune.core.quotas import (
     cluster_probabilities,
@@ -37,8 +38,8 @@ from spark_prune.core.quotas import (
     solve_quotas,
 )
 from spark_prune.core.vectors import arrow_list_to_matrix
+from spark_prune.demo.synthetic import write_parquet_embeddings
 from spark_prune.kmeans import fit_spherical_kmeans, sample_size_for
-from spark_prune.synthetic import write_parquet_embeddings
 
 
 def single_process(data: Path, out: Path, cfg: DBPConfig, dim: int) -> dict[str, float]:
@@ -210,8 +211,10 @@ def main() -> None:
     for rows, memory in ((args.rows, spark_memory), (args.small_rows, small_memory)):
         if memory is not None:
             python, jvm = memory.peak["driver_python"] / mib, memory.peak["jvm"] / mib
-            print(f"peak RSS, Spark driver at {rows:,} rows: python {python:,.0f} MiB, "
-                  f"JVM {jvm:,.0f} MiB")
+            print(
+                f"peak RSS, Spark driver at {rows:,} rows: python {python:,.0f} MiB, "
+                f"JVM {jvm:,.0f} MiB"
+            )
     print(json.dumps({"spark": spark_times, "single": numpy_times}))
 
 

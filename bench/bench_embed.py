@@ -41,19 +41,28 @@ sys.path.insert(0, str(ROOT))
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2, help="local[N]")
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--captions", action="store_true", help="embed captions too")
-    parser.add_argument("--repeats", type=int, default=2,
-                        help="best of N for the loop and the UDF (the machine may be shared)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=2,
+        help="best of N for the loop and the UDF (the machine may be shared)",
+    )
     parser.add_argument("--json", help="write the figures to this file")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
-                        help="cuda: the model on the GPU in the loop and in every Spark task "
-                             "(decode and preprocess stay on the CPU workers)")
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="cuda: the model on the GPU in the loop and in every Spark task "
+        "(decode and preprocess stay on the CPU workers)",
+    )
     return parser.parse_args()
 
 
@@ -82,8 +91,13 @@ def timed(action: Any) -> tuple[float, float]:
     return wall, sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
-def plain_loop(images: list[bytes], texts: list[str] | None, checkpoint: Path,
-               batch_size: int, device: str = "cpu") -> tuple[float, float]:
+def plain_loop(
+    images: list[bytes],
+    texts: list[str] | None,
+    checkpoint: Path,
+    batch_size: int,
+    device: str = "cpu",
+) -> tuple[float, float]:
     """(wall, CPU) seconds of a plain open_clip loop (one CPU thread) over the same image bytes;
     with ``device="cuda"`` the model runs on the GPU, decode and preprocess on that thread."""
     import io
@@ -92,35 +106,41 @@ def plain_loop(images: list[bytes], texts: list[str] | None, checkpoint: Path,
     import torch
     from PIL import Image
 
-    from spark_prune.embed.offline import (
+    from spark_prune.demo.offline_model import (
         IMAGENET_MEAN,
         IMAGENET_STD,
         OFFLINE_MODEL,
-        register_offline_config,
+        write_model_config,
     )
 
     torch.set_num_threads(1)
-    register_offline_config()
+    open_clip.add_model_config(write_model_config(Path(checkpoint).parent))
     model, _, preprocess = open_clip.create_model_and_transforms(
-        OFFLINE_MODEL, pretrained=str(checkpoint), image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD)
+        OFFLINE_MODEL, pretrained=str(checkpoint), image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD
+    )
     model.eval().to(device)
     tokenizer = open_clip.get_tokenizer(OFFLINE_MODEL)
 
     def run() -> None:
         with torch.inference_mode():
             for i in range(0, len(images), batch_size):
-                pil = [Image.open(io.BytesIO(b)).convert("RGB") for b in images[i:i + batch_size]]
+                pil = [Image.open(io.BytesIO(b)).convert("RGB") for b in images[i : i + batch_size]]
                 x = torch.stack([preprocess(p) for p in pil]).to(device)
                 model.encode_image(x, normalize=True).cpu().numpy()
                 if texts is not None:
-                    tokens = tokenizer(texts[i:i + batch_size]).to(device)
+                    tokens = tokenizer(texts[i : i + batch_size]).to(device)
                     model.encode_text(tokens, normalize=True).cpu().numpy()
 
     return timed(run)
 
 
-def spark_runs(images: list[bytes], texts: list[str] | None, checkpoint: Path,
-               args: argparse.Namespace, work: Path) -> dict[str, tuple[float, float]]:
+def spark_runs(
+    images: list[bytes],
+    texts: list[str] | None,
+    checkpoint: Path,
+    args: argparse.Namespace,
+    work: Path,
+) -> dict[str, tuple[float, float]]:
     from pyspark.sql import functions as F
 
     from spark_prune.embed import embed
@@ -128,17 +148,30 @@ def spark_runs(images: list[bytes], texts: list[str] | None, checkpoint: Path,
     from spark_prune.session import get_spark
     from tests.embed_fixtures import embed_config
 
-    spark = get_spark("bench_embed", master=f"local[{args.cores}]",
-                      conf={"spark.ui.enabled": "false",
-                            "spark.sql.shuffle.partitions": str(args.partitions),
-                            "spark.sql.files.maxPartitionBytes": "1m"})  # a file = a partition
+    spark = get_spark(
+        "bench_embed",
+        master=f"local[{args.cores}]",
+        conf={
+            "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": str(args.partitions),
+            "spark.sql.files.maxPartitionBytes": "1m",
+        },
+    )  # a file = a partition
     source = str(work / "images.parquet")
     rows = [(i, b, texts[i] if texts else None) for i, b in enumerate(images)]
-    (spark.createDataFrame(rows, "id long, image binary, caption string")
-     .repartition(args.partitions).write.mode("overwrite").parquet(source))
+    (
+        spark.createDataFrame(rows, "id long, image binary, caption string")
+        .repartition(args.partitions)
+        .write.mode("overwrite")
+        .parquet(source)
+    )
     df = spark.read.parquet(source)
-    cfg = embed_config(checkpoint, batch_size=args.batch_size, device=args.device,
-                       text_column="caption" if texts else None)
+    cfg = embed_config(
+        checkpoint,
+        batch_size=args.batch_size,
+        device=args.device,
+        text_column="caption" if texts else None,
+    )
     udf_only = with_embeddings(df, cfg).select(F.col(_STRUCT)["embed_error"])
 
     def noop() -> None:
@@ -172,8 +205,10 @@ def main() -> int:
     texts = [captions[i % 2] + f" #{i}" for i in range(len(images))] if args.captions else None
     with tempfile.TemporaryDirectory(prefix="bench_embed_") as tmp:
         spark = spark_runs(images, texts, checkpoint, args, Path(tmp))
-    loop = min(plain_loop(images, texts, checkpoint, args.batch_size, args.device)
-               for _ in range(args.repeats))
+    loop = min(
+        plain_loop(images, texts, checkpoint, args.batch_size, args.device)
+        for _ in range(args.repeats)
+    )
     figures = report(args, len(images), loop, spark)
     print(json.dumps(figures, indent=2))
     if args.json:
@@ -181,19 +216,26 @@ def main() -> int:
     return 0
 
 
-def report(args: argparse.Namespace, n: int, loop: tuple[float, float],
-           spark: dict[str, tuple[float, float]]) -> dict[str, Any]:
+def report(
+    args: argparse.Namespace,
+    n: int,
+    loop: tuple[float, float],
+    spark: dict[str, tuple[float, float]],
+) -> dict[str, Any]:
     import open_clip
     import torch
 
     loop_rate, loop_cpu_rate = n / loop[0], n / loop[1]
     out: dict[str, Any] = {
-        "images": n, "batch_size": args.batch_size, "cores": args.cores,
+        "images": n,
+        "batch_size": args.batch_size,
+        "cores": args.cores,
         "repeats": args.repeats,
-        "partitions": args.partitions, "captions": args.captions,
+        "partitions": args.partitions,
+        "captions": args.captions,
         "model": "effnetlite0-minilm (EfficientNet-Lite0 224px + all-MiniLM-L6-v2)",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, "
-                   f"torch {torch.__version__}, open_clip {open_clip.__version__}",
+        f"torch {torch.__version__}, open_clip {open_clip.__version__}",
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "device": args.device,
         "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else None,

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from peak_memory import PeakMemory  # bench/ is on sys.path when a script here runs
 
-from spark_prune.config import KMeansConfig, SemDedupConfig
+from spark_prune.config import SemDedupConfig, SemDedupKMeansConfig
 from spark_prune.core.assign import nearest_centroids
 from spark_prune.core.semdedup_kernel import max_similarity_to_earlier, removed_mask
 from spark_prune.core.vectors import arrow_list_to_matrix, l2_normalize, matrix_to_arrow_list
@@ -156,9 +156,7 @@ def single_process(data: str, cfg: SemDedupConfig, dim: int, threads: int) -> di
         ids, x = read_unit_rows(data, dim)
         times["read"] = time.perf_counter() - t
         t = time.perf_counter()
-        km_cfg = KMeansConfig(
-            k=default_k(cfg, len(ids)), iterations=cfg.kmeans.iterations, seed=cfg.kmeans.seed
-        )
+        km_cfg = cfg.kmeans.with_k(default_k(cfg, len(ids)))
         rng = np.random.default_rng(cfg.kmeans.seed)
         sample = x[np.sort(rng.choice(len(x), sample_size_for(km_cfg, len(x)), replace=False))]
         centroids = fit_spherical_kmeans(sample, km_cfg).centroids
@@ -270,7 +268,7 @@ def big_cluster(args: argparse.Namespace) -> dict[str, Any]:
     """``--big-cluster`` rows (with planted copies) in one cluster: Spark stage or kernel."""
     ids, x, truth = make_rows(args.big_cluster, args.dim, args.dup_fraction, 1, seed=3)
     cfg = SemDedupConfig(
-        enabled=True, eps=args.eps, block_size=args.block_size, kmeans=KMeansConfig(k=1)
+        enabled=True, eps=args.eps, block_size=args.block_size, kmeans=SemDedupKMeansConfig(k=1)
     )
     if args.big_cluster_mode == "numpy":
         from threadpoolctl import threadpool_limits
@@ -352,7 +350,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         eps=args.eps,
         block_size=args.block_size,
         rows_per_cluster=args.rows_per_cluster,
-        kmeans=KMeansConfig(k=0, iterations=args.kmeans_iterations),
+        kmeans=SemDedupKMeansConfig(iterations=args.kmeans_iterations),
     )
     data = str(work / "input")
     npr = sp = None

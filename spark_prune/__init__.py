@@ -13,10 +13,14 @@ __all__ = ["PipelineConfig", "get_spark", "load_config", "run"]
 
 def __getattr__(name: str) -> Any:
     # Lazy, so `import spark_prune.core.quotas` works without pyspark installed.
-    if name in ("PipelineConfig", "load_config"):
-        from spark_prune import config
+    if name == "PipelineConfig":
+        from spark_prune.config import PipelineConfig
 
-        return getattr(config, name)
+        return PipelineConfig
+    if name == "load_config":
+        from spark_prune.config_loader import load_config
+
+        return load_config
     if name == "get_spark":
         from spark_prune.session import get_spark
 

@@ -8,10 +8,10 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from spark_prune.config import PipelineConfig, load_config
+from spark_prune.config import PipelineConfig
+from spark_prune.config_loader import load_config
 from spark_prune.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -21,6 +21,7 @@ from spark_prune.errors import (
     first_line,
     is_spark_error,
 )
+from spark_prune.summary import print_summary
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -266,19 +267,8 @@ def _same_location(a: str, b: str) -> bool:
 
 
 def _print_summary(doc: dict[str, Any]) -> None:
-    from spark_prune.contract import REASONS
-
-    counts = doc["counts"]
-    print(f"run {doc['run_id']}: {counts['kept']} of {counts['input']} rows kept")
-    for reason in REASONS:
-        print(f"  removed by {reason:<10} {counts.get(reason, 0)}")
-    for name, info in doc["outputs"].items():
-        print(f"  {name:<10} {info['location']} (Delta version {info['delta_version']})")
+    print_summary(doc)
     print(json.dumps({"timings_seconds": doc["timings_seconds"]}))
-
-
-def config_with_output(cfg: PipelineConfig, path: str) -> PipelineConfig:
-    return replace(cfg, output=replace(cfg.output, path=path))
 
 
 if __name__ == "__main__":

@@ -1,21 +1,16 @@
-"""Typed, validated run configuration loaded from YAML.
+"""The run configuration: one frozen dataclass per section, each validating its own values.
 
-Every section is a frozen dataclass. Unknown keys, wrong types and bad values raise
-``ConfigError`` naming the dotted key (``dbp.tau``), so a typo never silently falls back to a
-default. ``--set dotted.key=value`` overrides are parsed as YAML scalars.
+Bad values raise ``ConfigError`` naming the dotted key (``dbp.tau``). Reading YAML and ``--set``
+overrides into these classes is :mod:`spark_prune.config_loader`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
-
-import yaml
+from pathlib import PurePath
+from typing import Any, Literal
 
 from spark_prune.errors import ConfigError as ConfigError  # re-exported: the historic home
 
@@ -139,6 +134,29 @@ class DBPConfig:
 
 
 @dataclass(frozen=True)
+class SemDedupKMeansConfig:
+    """SemDeDup's own k-means: the keys of ``dbp.kmeans``; ``k: auto`` = rows / rows_per_cluster."""
+
+    k: int | Literal["auto"] = "auto"
+    iterations: int = 20
+    seed: int = 1234
+    sample_size: int | None = None
+    max_points_per_centroid: int = 256
+
+    def validate(self, key: str) -> None:
+        _check(
+            self.k == "auto" if isinstance(self.k, str) else self.k >= 1,
+            f"{key}.k",
+            f'must be "auto" (rows / rows_per_cluster) or an integer >= 1, got {self.k!r}',
+        )
+        self.with_k(1).validate(key)
+
+    def with_k(self, k: int) -> KMeansConfig:
+        """The k-means to fit, with ``k`` resolved (see ``semdedup.default_k``)."""
+        return KMeansConfig(**{**dataclasses.asdict(self), "k": k})
+
+
+@dataclass(frozen=True)
 class SemDedupConfig:
     """SemDeDup: remove rows whose max similarity to an earlier row exceeds 1 - eps."""
 
@@ -148,14 +166,13 @@ class SemDedupConfig:
     seed: int = 1234
     block_size: int = 1024
     rows_per_cluster: int = 10_000
-    kmeans: KMeansConfig = field(default_factory=lambda: KMeansConfig(k=0, iterations=20))
+    kmeans: SemDedupKMeansConfig = field(default_factory=SemDedupKMeansConfig)
 
     def validate(self, key: str) -> None:
         _check(0 <= self.eps < 2, f"{key}.eps", f"must be in [0, 2), got {self.eps}")
         _check(self.block_size >= 1, f"{key}.block_size", "must be >= 1")
         _check(self.rows_per_cluster >= 1, f"{key}.rows_per_cluster", "must be >= 1")
-        _check(self.kmeans.k >= 0, f"{key}.kmeans.k", "must be >= 0 (0 = rows / rows_per_cluster)")
-        _check(self.kmeans.iterations >= 1, f"{key}.kmeans.iterations", "must be >= 1")
+        self.kmeans.validate(f"{key}.kmeans")
 
 
 @dataclass(frozen=True)
@@ -189,6 +206,7 @@ class EmbedConfig:
     model: str = "ViT-B-32"
     pretrained: str | None = None
     checkpoint: str | None = None
+    model_config: str | None = None
     image_column: str | None = "image"
     image_kind: Literal["bytes", "path"] = "bytes"
     text_column: str | None = "caption"
@@ -215,6 +233,11 @@ class EmbedConfig:
             self.pretrained is None or self.checkpoint is None,
             f"{key}.checkpoint",
             "set pretrained or checkpoint, not both",
+        )
+        _check(
+            self.model_config is None or PurePath(self.model_config).name == f"{self.model}.json",
+            f"{key}.model_config",
+            f"must be a file named {self.model}.json (open_clip names a model by its config file)",
         )
 
 
@@ -252,141 +275,3 @@ class PipelineConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> PipelineConfig:
-    """Load a YAML file (optional), apply ``key=value`` overrides, validate."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        raw = _read_yaml(Path(path))
-    for item in overrides:
-        apply_override(raw, item)
-    return config_from_dict(raw)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    """The config file's mapping; a missing, unreadable or invalid file is a ConfigError."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"--config {str(path)!r}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"--config {str(path)!r}: is a directory, expected a YAML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--config {str(path)!r}: cannot be read ({exc})") from None
-    try:
-        loaded = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"--config {str(path)!r}: invalid YAML{where}: {problem}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"--config {str(path)!r}: the top level must be a mapping of sections")
-    return loaded
-
-
-def config_from_dict(raw: Mapping[str, Any]) -> PipelineConfig:
-    cfg = _build(PipelineConfig, raw, "")
-    cfg.validate()
-    return cfg
-
-
-def apply_override(raw: dict[str, Any], item: str) -> None:
-    """Apply one ``dotted.key=value`` override in place; the value is parsed as YAML."""
-    if "=" not in item:
-        raise ConfigError(f"--set {item!r}: expected key=value")
-    dotted, value_text = item.split("=", 1)
-    parts = dotted.strip().split(".")
-    node = raw
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{dotted}: {part} is not a section")
-        node = child
-    node[parts[-1]] = yaml.safe_load(value_text) if value_text.strip() else None
-
-
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        where = f"{prefix}." if prefix else ""
-        raise ConfigError(
-            f"unknown key {where}{unknown[0]!s}; known keys here: {', '.join(sorted(known))}"
-        )
-    kwargs = {name: _coerce(hints[name], value, _join(prefix, name)) for name, value in raw.items()}
-    return cls(**kwargs)
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-def _coerce(tp: Any, value: Any, key: str) -> Any:
-    origin = get_origin(tp)
-    if origin in (Union, types.UnionType):
-        options = get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(option, value, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{key}: must not be null")
-    if origin is Literal:
-        allowed = get_args(tp)
-        if value not in allowed:
-            raise ConfigError(
-                f"{key}: must be one of {', '.join(map(str, allowed))}, got {value!r}"
-            )
-        return value
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _build(tp, value, key)
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return {str(k): str(v) for k, v in value.items()}
-    if origin in (list, Sequence, typing.Sequence) or tp is Sequence:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        (item_tp,) = get_args(tp) or (Any,)
-        return tuple(_coerce(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value))
-    return _coerce_scalar(tp, value, key)
-
-
-def _coerce_scalar(tp: Any, value: Any, key: str) -> Any:
-    if tp is Any:
-        return value
-    if value is None:
-        raise ConfigError(f"{key}: must not be null")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
-    raise ConfigError(f"{key}: unsupported type {tp!r}")

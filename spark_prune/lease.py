@@ -194,8 +194,8 @@ class _LocalStore:
     def read(self, path: str) -> dict[str, Any] | None:
         try:
             return dict(json.loads(local_path(path).read_text()))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None  # gone, or being written this instant
+        except (OSError, json.JSONDecodeError):
+            return None  # gone, being written this instant, or under a file (checked later)
 
     def delete(self, path: str) -> None:
         local_path(path).unlink(missing_ok=True)

@@ -9,7 +9,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_prune import contract
-from spark_prune.config import ConfigError, PipelineConfig, apply_override, config_from_dict
+from spark_prune.config import ConfigError, PipelineConfig
+from spark_prune.config_loader import apply_override, config_from_dict
 from spark_prune.runs import OpenRun
 
 STORED_COLUMNS = (
@@ -37,6 +38,9 @@ def rethreshold_config(
             "embeddings table instead"
         )
     raw["semdedup"] = {**raw["semdedup"], "eps": eps}
+    kmeans = raw["semdedup"].get("kmeans") or {}
+    if kmeans.get("k") == 0:  # manifests written before `k: auto` spelt it 0
+        raw["semdedup"]["kmeans"] = {**kmeans, "k": "auto"}
     # a new location of its own: not the previous run's catalog schema or manifest file
     raw["output"] = {
         **raw["output"],

@@ -10,7 +10,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -66,7 +65,8 @@ def apply_eps(decisions: DataFrame, eps: float, out_col: str = REMOVED_COL) -> D
 
 
 def default_k(cfg: SemDedupConfig, n_rows: int) -> int:
-    if cfg.kmeans.k > 0:
+    """``semdedup.kmeans.k``, or for ``auto`` ceil(rows / rows_per_cluster) (at least 1)."""
+    if isinstance(cfg.kmeans.k, int):
         return cfg.kmeans.k
     return max(1, math.ceil(n_rows / cfg.rows_per_cluster))
 
@@ -159,7 +159,7 @@ def semdedup(
     if n_rows == 0:
         empty = df.sparkSession.createDataFrame([], schema)
         return empty, {"k": 0, "eps": cfg.eps, "rows": 0, "removed": 0, "kmeans": None}
-    km_cfg = replace(cfg.kmeans, k=default_k(cfg, n_rows))
+    km_cfg = cfg.kmeans.with_k(default_k(cfg, n_rows))
     start = time.perf_counter()
     km, sample = fit_kmeans_on_sample(
         df, id_col, emb_col, dim, n_rows, km_cfg, label="semdedup k-means"

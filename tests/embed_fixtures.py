@@ -1,9 +1,9 @@
 """Real images and the real offline open_clip checkpoint for the embedding tests and benchmark.
 
 Images: scikit-learn's two sample photos (``china.jpg``, ``flower.jpg``), their flipped and
-resized copies, and crops of them. Model: EfficientNet-Lite0 + all-MiniLM-L6-v2 assembled into an
-open_clip model (``spark_prune.embed.offline``), built once into ``$SPARK_PRUNE_MODEL_CACHE`` or
-``~/.cache/spark_prune/models`` and reused by later sessions.
+resized copies, and crops of them. Model: EfficientNet-Lite0 + all-MiniLM-L6-v2 assembled into
+an open_clip model (``spark_prune.demo.offline_model``), built once into
+``$SPARK_PRUNE_MODEL_CACHE`` or ``~/.cache/spark_prune/models`` and reused by later sessions.
 """
 
 from __future__ import annotations
@@ -24,23 +24,28 @@ def data_cache() -> Path:
     return Path(os.environ.get(DATA_CACHE_ENV) or Path.home() / ".cache" / "spark_prune")
 
 
-def offline_checkpoint() -> Path:
-    from spark_prune.embed.offline import build_offline_checkpoint
+def offline_model() -> dict[str, Any]:
+    """The ``embed.*`` keys of the offline model (model, model_config, checkpoint, mean, std)."""
+    from spark_prune.demo.offline_model import embed_settings
 
-    return build_offline_checkpoint(os.environ.get(MODEL_CACHE_ENV) or None)
+    return embed_settings(os.environ.get(MODEL_CACHE_ENV) or None)
+
+
+def offline_overrides() -> list[str]:
+    """``offline_model()`` as ``--set`` arguments (``embed.key=value``)."""
+    return [f"embed.{key}={value}" for key, value in offline_model().items()]
+
+
+def offline_checkpoint() -> Path:
+    return Path(offline_model()["checkpoint"])
 
 
 def embed_config(checkpoint: Path | str, **overrides: Any) -> Any:
     from spark_prune.config import EmbedConfig
-    from spark_prune.embed.offline import OFFLINE_MODEL
 
-    values: dict[str, Any] = {
-        "enabled": True,
-        "model": OFFLINE_MODEL,
-        "checkpoint": str(checkpoint),
-        "batch_size": 4,
-    }
-    values.update(overrides)
+    model = {k: tuple(v) if isinstance(v, list) else v for k, v in offline_model().items()}
+    values: dict[str, Any] = {"enabled": True, **model, "batch_size": 4}
+    values.update(checkpoint=str(checkpoint), **overrides)
     return EmbedConfig(**values)
 
 

@@ -9,8 +9,9 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from spark_prune.config import PipelineConfig, config_from_dict
-from spark_prune.synthetic import clustered_embeddings
+from spark_prune.config import PipelineConfig
+from spark_prune.config_loader import config_from_dict
+from spark_prune.demo.synthetic import clustered_embeddings
 
 SCHEMA = T.StructType(
     [

@@ -3,7 +3,7 @@
 Checks the Databricks bundle (databricks.yml, resources/*.yml), the EMR step and EMR
 Serverless requests (deploy/emr/*.json), the build script and the example configs, without any
 cloud access: every command line in them is parsed with the real CLI parser and every config
-they name is loaded, with their ``--set`` overrides, by ``spark_prune.config.load_config``.
+they name is loaded, with their ``--set`` overrides, by ``spark_prune.config_loader.load_config``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from spark_prune.cli import build_parser
-from spark_prune.config import load_config
+from spark_prune.config_loader import load_config
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -18,16 +18,17 @@ pytest.importorskip("open_clip")
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_prune import cli
+from spark_prune.config import EmbedConfig
 from spark_prune.embed import embed
 from spark_prune.embed.batch import _prepare_image, embed_rows, to_rgb_on_white
-from spark_prune.embed.models import LOAD_LOG_ENV, load_model, model_info
-from spark_prune.embed.offline import build_offline_checkpoint, minilm_dir
+from spark_prune.embed.models import LOAD_LOG_ENV, load_model, model_info, register_model_config
 from spark_prune.embed.stage import cache_key
 from tests.embed_fixtures import (
     CAPTIONS,
     embed_config,
     jpeg,
     offline_checkpoint,
+    offline_overrides,
     photo_variants,
     photos,
     png,
@@ -247,26 +248,27 @@ def test_batch_composition_does_not_change_a_row(
     assert np.array_equal(full.text[3], alone.text[0])  # type: ignore[arg-type]
 
 
-def test_text_tower_is_minilm(checkpoint: Path) -> None:
-    sentence_transformers = pytest.importorskip("sentence_transformers")
-    texts = ["a pagoda in china", "a chinese temple", "a pink flower", "stock prices fell"]
-    ours = embed_rows(load_model(embed_config(checkpoint), "cpu"), None, texts, batch_size=4)
-    assert ours.text is not None
-    x = np.stack(ours.text)  # type: ignore[arg-type]
-    st = sentence_transformers.SentenceTransformer(str(minilm_dir()), device="cpu")
-    y = st.encode(texts, normalize_embeddings=True)
-    np.testing.assert_allclose(x @ x.T, y @ y.T, atol=1e-4)  # isometric projection of MiniLM
+def test_model_config_must_be_an_open_clip_config(tmp_path: Path) -> None:
+    path = tmp_path / "tiny-test.json"
+    cfg = EmbedConfig(model="tiny-test", model_config=str(path))
+    with pytest.raises(
+        FileNotFoundError, match=r"embed.model_config .*tiny-test.json.* not a local"
+    ):
+        register_model_config(cfg)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="embed.model_config .*: not valid JSON"):
+        register_model_config(cfg)
+    path.write_text('{"embed_dim": 8}')
+    with pytest.raises(ValueError, match="embed.model_config .*: not an open_clip model config"):
+        register_model_config(cfg)
+    import open_clip
 
-
-def test_offline_checkpoint_is_built_once(checkpoint: Path) -> None:
-    stamp = checkpoint.stat().st_mtime_ns
-    assert build_offline_checkpoint(checkpoint.parent) == checkpoint
-    assert checkpoint.stat().st_mtime_ns == stamp
-    info = model_info(embed_config(checkpoint))
-    assert info["checkpoint_sha256"] and len(info["checkpoint_sha256"]) == 64
-    assert info["preprocessing"]["image_size"] == 224
-    assert info["preprocessing"]["mean"] == [0.485, 0.456, 0.406]
-    assert info["embed_dim"] == 1280 and info["versions"]["open_clip"]
+    assert open_clip.get_model_config("tiny-test") is None
+    doc = {"embed_dim": 8, "vision_cfg": {"width": 16}, "text_cfg": {"width": 16}}
+    path.write_text(json.dumps(doc))
+    register_model_config(cfg)
+    register_model_config(cfg)  # once per process: the second call is a no-op
+    assert open_clip.get_model_config("tiny-test") == doc
 
 
 def test_embed_command(
@@ -284,10 +286,7 @@ def test_embed_command(
         f"input.path={source}",
         "--set",
         f"output.path={output}",
-        "--set",
-        "embed.model=effnetlite0-minilm",
-        "--set",
-        f"embed.checkpoint={checkpoint}",
+        *(arg for item in offline_overrides() for arg in ("--set", item)),
         "--set",
         "embed.text_column=null",
     ]

@@ -104,6 +104,11 @@ def _output_is_file(tmp: Path, table: str) -> list[str]:
     return run_args(table, tmp / "file")
 
 
+def _a_file(tmp: Path, argv: list[str]) -> list[str]:
+    (tmp / "file.txt").write_text("x")
+    return argv
+
+
 def _output_under_file(tmp: Path, table: str) -> list[str]:
     (tmp / "file").write_text("x")
     return run_args(table, tmp / "file" / "run")
@@ -199,9 +204,8 @@ CASES = [
     Case("rethreshold on missing run", lambda t, s: [
         "rethreshold", "--run", str(t / "nope"), "--eps", "0.1", "--output", str(t / "o")],
          EXIT_FAILURE, "does not exist"),
-    Case("run is a file", lambda t, s: ["sql", "--run", str(Path(s) / "_delta_log" /
-                                                              "00000000000000000000.json"),
-                                        "SELECT 1"], EXIT_FAILURE, "is a file"),
+    Case("run is a file", lambda t, s: _a_file(t, ["sql", "--run", str(t / "file.txt"),
+                                                  "SELECT 1"]), EXIT_FAILURE, "is a file"),
     Case("sql on incomplete run", _incomplete_run, EXIT_FAILURE, "is an incomplete run"),
 ]  # fmt: skip
 
@@ -240,9 +244,9 @@ def test_bad_command_line_is_one_line(capsys: pytest.CaptureFixture[str]) -> Non
         main(["run", "--nope"])
     err = capsys.readouterr().err
     assert exc.value.code == EXIT_USAGE
-    assert err.strip().splitlines() == [
-        "spark-prune: error: unrecognized arguments: --nope (see spark-prune run --help)"
-    ]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("spark-prune: error: unrecognized arguments: --nope (see ")
 
 
 def test_sql_refusal_leaves_the_table_unchanged(

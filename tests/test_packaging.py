@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_prune.demo_data import build_sample_lakehouse
+from spark_prune.demo.clipart import build_sample_lakehouse
 from spark_prune.session import DELTA_CATALOG, DELTA_EXTENSION
-from tests.embed_fixtures import data_cache, offline_checkpoint
+from tests.embed_fixtures import data_cache, offline_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -117,8 +117,7 @@ def test_spark_submit_prune_job_on_the_sample_lakehouse(
         f"input.path={lakehouse}",
         "--set",
         f"output.path={output}",
-        "--set",
-        f"embed.checkpoint={offline_checkpoint()}",
+        *(arg for item in offline_overrides() for arg in ("--set", item)),
         "--set",
         f"embed.cache_path={tmp_path / 'embeddings'}",
         "--set",

@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from spark_prune.cli import main
-from spark_prune.config import config_from_dict
+from spark_prune.config_loader import config_from_dict
 from spark_prune.core.quotas import InfeasibleTargetError
 from spark_prune.io import OutputExistsError
 from spark_prune.pipeline import run

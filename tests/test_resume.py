@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from spark_prune.config import config_from_dict
+from spark_prune.config_loader import config_from_dict
 from spark_prune.resume import input_identity, stage_keys
 from spark_prune.stages import REGISTRY
 

@@ -13,13 +13,14 @@ from pyspark.sql import SparkSession
 from spark_prune.cli import main
 from spark_prune.core.vectors import l2_normalize
 from spark_prune.pipeline import run
+from spark_prune.rethreshold import rethreshold_config
 from tests.helpers import embedding_rows, make_config, write_input
 
 SEMDEDUP = {
     "enabled": True,
     "eps": 0.02,
     "rows_per_cluster": 100,
-    "kmeans": {"k": 0, "iterations": 10},
+    "kmeans": {"k": "auto", "iterations": 10},
 }
 
 
@@ -37,11 +38,22 @@ def decisions(spark: SparkSession, path: str):  # type: ignore[no-untyped-def]
     return spark.read.format("delta").load(f"{path}/decisions").orderBy("id").toPandas()
 
 
+def test_rethreshold_reads_a_manifest_that_spelt_auto_k_as_zero() -> None:
+    old = make_config("/in", "/old", semdedup=SEMDEDUP).to_dict()
+    old["semdedup"]["kmeans"]["k"] = 0
+    previous = {"config": old, "input": {"delta_version": 3}}
+    cfg = rethreshold_config(previous, 0.1, "/new")
+    assert cfg.semdedup.kmeans.k == "auto" and cfg.semdedup.eps == 0.1
+    assert cfg.input.version == 3 and cfg.output.path == "/new"
+
+
 def test_semdedup_then_dbp_and_rethreshold(spark: SparkSession, tmp_path: Path) -> None:
     ids, x = with_near_duplicates(600, 16, seed=4)
     path = write_input(spark, tmp_path / "in", ids, x, partitions=3)
     first = run(spark, make_config(path, str(tmp_path / "eps002"), semdedup=SEMDEDUP))
     counts = first.counts
+    assert first.manifest["config"]["semdedup"]["kmeans"]["k"] == "auto"
+    assert first.manifest["semdedup"]["k"] == 8  # resolved: ceil(800 rows / 100 per cluster)
     assert counts["semdedup"] > 0 and counts["dbp"] > 0
     assert (
         counts["input"]

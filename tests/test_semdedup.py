@@ -11,12 +11,12 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from spark_prune.config import KMeansConfig, SemDedupConfig
+from spark_prune.config import SemDedupConfig, SemDedupKMeansConfig
 from spark_prune.core.ordering import order_within_cluster
 from spark_prune.core.semdedup_kernel import dedup_cluster, max_similarity_to_earlier, removed_mask
 from spark_prune.core.vectors import l2_normalize
 from spark_prune.order_columns import hash_key
-from spark_prune.semdedup import apply_eps, semdedup, semdedup_removed
+from spark_prune.semdedup import apply_eps, default_k, semdedup, semdedup_removed
 
 
 def brute_force(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -227,6 +227,7 @@ def test_spark_stage_matches_numpy_for_any_partitioning(spark: SparkSession) -> 
     assert_matches_reference(first, dict(zip(ids.tolist(), x, strict=True)), "hard", {})
     removed = removed_mask(first["semdedup_max_sim"].to_numpy(), cfg.eps)
     assert removed.sum() >= 65  # the planted copies
+    assert cfg.kmeans.k == "auto" and info["k"] == 5  # auto: 300 rows / 60 per cluster
     assert info["kmeans"]["k"] == 5 and info["eps"] == 0.05 and info["removed"] == removed.sum()
     sizes = first.groupby("semdedup_cluster_id").size()
     assert info["largest_cluster_rows"] == sizes.max() and info["rows"] == 300
@@ -239,7 +240,7 @@ def test_spark_stage_other_orders_and_string_ids(spark: SparkSession, order: str
     ids = [f"row-{i}" for i in num_ids]
     df = embeddings_frame(spark, ids, x, "string").repartition(3)
     cfg = SemDedupConfig(
-        enabled=True, eps=0.05, order=order, seed=7, kmeans=KMeansConfig(k=3, iterations=10)
+        enabled=True, eps=0.05, order=order, seed=7, kmeans=SemDedupKMeansConfig(k=3, iterations=10)
     )
     result, info = semdedup(df, cfg, "id", "image_emb", 6, 200)
     frame = result.toPandas()
@@ -262,6 +263,15 @@ def test_apply_eps_matches_numpy_rule(spark: SparkSession) -> None:
         semdedup_removed(F.col("semdedup_max_sim"), -0.1)
     with pytest.raises(ValueError, match="semdedup_max_sim"):
         apply_eps(df.drop("semdedup_max_sim"), eps)
+
+
+def test_default_k_resolves_auto() -> None:
+    auto = SemDedupConfig(rows_per_cluster=100)
+    assert [default_k(auto, n) for n in (0, 1, 100, 101, 250)] == [1, 1, 1, 2, 3]
+    fixed = SemDedupConfig(rows_per_cluster=100, kmeans=SemDedupKMeansConfig(k=7))
+    assert default_k(fixed, 10_000) == 7
+    fitted = auto.kmeans.with_k(default_k(auto, 250))
+    assert (fitted.k, fitted.iterations, fitted.seed) == (3, 20, 1234)
 
 
 def test_empty_input(spark: SparkSession) -> None:

@@ -16,11 +16,10 @@ pytest.importorskip("open_clip")
 
 from pyspark.sql import SparkSession
 
-from spark_prune.config import config_from_dict
-from spark_prune.demo_data import build_sample_lakehouse
-from spark_prune.embed.offline import OFFLINE_MODEL
+from spark_prune.config_loader import config_from_dict
+from spark_prune.demo.clipart import build_sample_lakehouse
 from spark_prune.pipeline import run
-from tests.embed_fixtures import data_cache, offline_checkpoint
+from tests.embed_fixtures import data_cache, offline_model
 
 SAMPLE_IMAGES = 300
 
@@ -35,8 +34,7 @@ def test_every_byte_identical_clipart_copy_is_removed(spark: SparkSession, tmp_p
             "output": {"path": str(tmp_path / "run")},
             "embed": {
                 "enabled": True,
-                "model": OFFLINE_MODEL,
-                "checkpoint": str(offline_checkpoint()),
+                **offline_model(),
                 "text_column": None,
                 "batch_size": 16,
             },

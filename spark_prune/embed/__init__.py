@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from spark_prune.config import EmbedConfig
 
-__all__ = ["build_offline_checkpoint", "embed", "load_model", "model_info"]
+__all__ = ["embed", "load_model", "model_info"]
 
 
 def embed(
@@ -36,10 +36,3 @@ def model_info(cfg: EmbedConfig) -> dict[str, Any]:
     from spark_prune.embed.models import model_info as _info
 
     return _info(cfg)
-
-
-def build_offline_checkpoint(cache_dir: Any = None) -> Any:
-    """See :func:`spark_prune.embed.offline.build_offline_checkpoint`."""
-    from spark_prune.embed.offline import build_offline_checkpoint as _build
-
-    return _build(cache_dir)

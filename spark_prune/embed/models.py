@@ -8,6 +8,7 @@ tasks (``spark.python.worker.reuse``, the default) loads the model once.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from spark_prune.config import EmbedConfig
-from spark_prune.embed.offline import IMAGENET_MEAN, IMAGENET_STD, OFFLINE_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ LOAD_LOG_ENV = "SPARK_PRUNE_EMBED_LOAD_LOG"
 MAX_CACHED_MODELS = 2
 _CACHE: OrderedDict[tuple[Any, ...], LoadedModel] = OrderedDict()
 _LOCK = threading.Lock()
+_REGISTERED_CONFIGS: set[Path] = set()
+_CONFIG_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ def load_model(
     precision = resolve_precision(cfg.precision, dev.type)
     key = (
         cfg.model,
+        cfg.model_config,
         cfg.pretrained,
         cfg.checkpoint,
         str(dev),
@@ -83,10 +86,7 @@ def _load(cfg: EmbedConfig, device: Any, precision: str) -> LoadedModel:
     import torch
 
     weights = _weights_argument(cfg)
-    if cfg.model == OFFLINE_MODEL:
-        from spark_prune.embed.offline import register_offline_config
-
-        register_offline_config()
+    register_model_config(cfg)
     log.info(
         "loading open_clip %s (%s) on %s, %s (pid %d)",
         cfg.model,
@@ -133,10 +133,41 @@ def _record_load(directory: str | None) -> None:
     (folder / f"load-{os.getpid()}-{uuid.uuid4().hex[:8]}").touch()
 
 
-def clear_cache() -> None:
-    """Forget the cached models of this process (tests)."""
-    with _LOCK:
-        _CACHE.clear()
+def register_model_config(cfg: EmbedConfig) -> None:
+    """Register ``embed.model_config`` (an open_clip model-config JSON) with open_clip, once.
+
+    open_clip looks model names up in its registry of config files; a model it does not ship is
+    named by such a file. Called in every process before ``open_clip`` reads the model's config.
+    """
+    if cfg.model_config is None:
+        return
+    path = Path(cfg.model_config).resolve()
+    with _CONFIG_LOCK:
+        if path in _REGISTERED_CONFIGS:
+            return
+        _check_model_config(cfg.model_config, path)
+        import open_clip
+
+        open_clip.add_model_config(path)
+        _REGISTERED_CONFIGS.add(path)
+
+
+def _check_model_config(name: str, path: Path) -> None:
+    """A readable JSON object with open_clip's three keys (open_clip skips anything else)."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"embed.model_config {name!r} is not a local file "
+            "(copy it to local disk, a /dbfs/ or /Volumes/ path)"
+        )
+    try:
+        doc = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"embed.model_config {name!r}: not valid JSON ({exc})") from exc
+    if not isinstance(doc, dict) or not {"embed_dim", "vision_cfg", "text_cfg"} <= doc.keys():
+        raise ValueError(
+            f"embed.model_config {name!r}: not an open_clip model config "
+            "(needs embed_dim, vision_cfg and text_cfg)"
+        )
 
 
 def resolve_device(requested: str) -> Any:
@@ -177,15 +208,11 @@ def resolve_precision(requested: str, device_type: str) -> str:
 
 
 def image_mean(cfg: EmbedConfig) -> tuple[float, ...] | None:
-    if cfg.image_mean is not None:
-        return tuple(float(v) for v in cfg.image_mean)
-    return IMAGENET_MEAN if cfg.model == OFFLINE_MODEL else None
+    return None if cfg.image_mean is None else tuple(float(v) for v in cfg.image_mean)
 
 
 def image_std(cfg: EmbedConfig) -> tuple[float, ...] | None:
-    if cfg.image_std is not None:
-        return tuple(float(v) for v in cfg.image_std)
-    return IMAGENET_STD if cfg.model == OFFLINE_MODEL else None
+    return None if cfg.image_std is None else tuple(float(v) for v in cfg.image_std)
 
 
 def model_info(cfg: EmbedConfig, device_type: str | None = None) -> dict[str, Any]:
@@ -197,10 +224,7 @@ def model_info(cfg: EmbedConfig, device_type: str | None = None) -> dict[str, An
     import open_clip
     import torch
 
-    if cfg.model == OFFLINE_MODEL:
-        from spark_prune.embed.offline import register_offline_config
-
-        register_offline_config()
+    register_model_config(cfg)
     if device_type is None:
         auto_cuda = cfg.device == "auto" and torch.cuda.is_available()
         device_type = "cuda" if cfg.device == "cuda" or auto_cuda else "cpu"
@@ -209,6 +233,7 @@ def model_info(cfg: EmbedConfig, device_type: str | None = None) -> dict[str, An
         "pretrained": cfg.pretrained,
         "checkpoint": cfg.checkpoint,
         "checkpoint_sha256": file_sha256(cfg.checkpoint) if cfg.checkpoint else None,
+        "model_config": cfg.model_config,
         "device": device_type,
         "precision_requested": cfg.precision,
         "precision": resolve_precision(cfg.precision, device_type),

@@ -17,8 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spark_prune import summary
 from spark_prune.cli import add_overrides, configure_logging
-from spark_prune.config import PipelineConfig, load_config
+from spark_prune.config import PipelineConfig
+from spark_prune.config_loader import load_config
 
 log = logging.getLogger("spark_prune.demo")
 
@@ -40,12 +42,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def demo_config(args: argparse.Namespace, lakehouse: Path, checkpoint: Path) -> PipelineConfig:
+def demo_config(args: argparse.Namespace, lakehouse: Path, model: dict[str, Any]) -> PipelineConfig:
+    """conf/demo.yaml with the paths the demo built (``model``: the offline model's embed keys)."""
     run_path = Path(args.workdir, "runs", "demo").resolve()
     overrides = [
         f"input.path={lakehouse}",
         f"output.path={run_path}",
-        f"embed.checkpoint={checkpoint}",
+        f"embed.model_config={model['model_config']}",
+        f"embed.checkpoint={model['checkpoint']}",
         f"embed.cache_path={Path(args.workdir, 'lakehouse', 'clipart_embeddings').resolve()}",
         *args.overrides,
     ]
@@ -55,8 +59,8 @@ def demo_config(args: argparse.Namespace, lakehouse: Path, checkpoint: Path) -> 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     args = parse_args(argv)
-    from spark_prune.demo_data import build_sample_lakehouse
-    from spark_prune.embed import build_offline_checkpoint
+    from spark_prune.demo.clipart import build_sample_lakehouse
+    from spark_prune.demo.offline_model import embed_settings
     from spark_prune.pipeline import run
     from spark_prune.report import write_report
     from spark_prune.session import get_spark
@@ -70,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     sample = build_sample_lakehouse(spark, cache, str(lakehouse), max_images=args.max_images)
     log.info("    %s", sample)
     log.info("2/4 building the offline open_clip model from real pretrained towers ...")
-    checkpoint = build_offline_checkpoint(cache / "models")
-    cfg = demo_config(args, lakehouse, Path(checkpoint))
+    cfg = demo_config(args, lakehouse, embed_settings(cache / "models"))
     log.info("3/4 running embed -> SemDeDup -> DBP on local Spark + Delta ...")
     result = run(spark, cfg)
     log.info("4/4 writing the report ...")
@@ -81,20 +84,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_summary(doc: dict[str, Any], cfg: PipelineConfig, report: str, seconds: float) -> None:
-    counts = doc["counts"]
+    """The run's summary (as ``spark-prune run`` prints it), then where to look next."""
     run_path = cfg.output.path
-    print()
-    print(
-        f"spark_prune demo finished in {seconds:.0f}s: kept {counts['kept']} of "
-        f"{counts['input']} rows"
-    )
-    for reason in ("invalid", "semdedup", "clip_score", "dbp"):
-        print(f"  removed by {reason:<11}{counts.get(reason, 0):>6}")
-    print(f"\ninput lakehouse:  {cfg.input.path} (Delta version {doc['input']['delta_version']})")
-    for name, info in doc["outputs"].items():
-        print(f"{name + ' table:':<18}{info['location']}")
-    print(f"{'manifest:':<18}{run_path}/manifest.json")
-    print(f"{'report:':<18}{report}")
+    print(f"\nspark_prune demo finished in {seconds:.0f}s")
+    summary.print_summary(doc)
+    print(f"  {'manifest:':<11}{run_path}/manifest.json")
+    print(f"  {'report:':<11}{report}")
     print("\nTry some SQL over the run:")
     for query in QUERIES:
         print(f'  .venv/bin/spark-prune sql --run {run_path} "{query}"')

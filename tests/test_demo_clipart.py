@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_prune.demo_data import (
+from spark_prune.demo.clipart import (
     PNG_SUBDIR,
     build_sample_lakehouse,
     caption_for,

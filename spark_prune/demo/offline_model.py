@@ -9,10 +9,11 @@ assembled from two real pretrained towers (see docs/assets.md):
   followed by a 384 → 1280 projection with orthonormal columns, so text-text cosines are exactly
   MiniLM's.
 
-The model config is registered with open_clip under :data:`OFFLINE_MODEL` in every process that
-loads it (:func:`register_offline_config`), because the MiniLM folder path is machine-specific.
-Image-image and text-text similarities are meaningful; image-text (CLIP score) is **not**: the
-towers were never trained together.
+Nothing in the production loader knows this model: :func:`embed_settings` gives the ``embed.*``
+keys that load it like any other (``model``, ``model_config`` = the open_clip config JSON written
+next to the checkpoint, since the MiniLM folder path is machine-specific, ``checkpoint``, and the
+ImageNet ``image_mean``/``image_std`` of the image tower). Image-image and text-text similarities
+are meaningful; image-text (CLIP score) is **not**: the towers were never trained together.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from spark_prune.config import EmbedConfig
+from spark_prune.embed.models import register_model_config
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +68,27 @@ def offline_model_config() -> dict[str, Any]:
     }
 
 
-def register_offline_config(config_dir: str | Path | None = None) -> None:
-    """Write the model config JSON into ``config_dir`` and register it with open_clip.
+def write_model_config(cache_dir: str | Path | None = None) -> Path:
+    """``<cache_dir>/effnetlite0-minilm.json``: the open_clip config naming this machine's MiniLM.
 
-    Idempotent and cheap; call it in every process (driver or Python worker) before
-    ``open_clip.create_model_and_transforms(OFFLINE_MODEL, ...)``.
+    Rewritten only when its content changes (atomic, so concurrent writers are safe).
     """
-    import open_clip
-
-    if OFFLINE_MODEL in open_clip.list_models():
-        return
-    folder = Path(config_dir) if config_dir is not None else Path(tempfile.gettempdir())
-    folder = folder / f"spark_prune_open_clip_configs_{os.getuid() if hasattr(os, 'getuid') else 0}"
+    folder = Path(cache_dir or DEFAULT_CACHE_DIR).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{OFFLINE_MODEL}.json"
     _atomic_write(path, json.dumps(offline_model_config(), indent=2, sort_keys=True))
-    open_clip.add_model_config(path)
+    return path
+
+
+def embed_settings(cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """The ``embed.*`` keys that load the offline model (its checkpoint built once)."""
+    return {
+        "model": OFFLINE_MODEL,
+        "model_config": str(write_model_config(cache_dir)),
+        "checkpoint": str(build_offline_checkpoint(cache_dir)),
+        "image_mean": list(IMAGENET_MEAN),
+        "image_std": list(IMAGENET_STD),
+    }
 
 
 def build_offline_checkpoint(cache_dir: str | Path | None = None) -> Path:
@@ -95,7 +103,7 @@ def build_offline_checkpoint(cache_dir: str | Path | None = None) -> Path:
     import torch
 
     folder.mkdir(parents=True, exist_ok=True)
-    model = _assemble_model()
+    model = _assemble_model(write_model_config(folder))
     tmp = folder / f".{CHECKPOINT_NAME}.{os.getpid()}.tmp"
     with open(tmp, "wb") as handle:  # a file object: no file name inside, same bytes every build
         torch.save({"state_dict": model.state_dict()}, handle)
@@ -104,10 +112,10 @@ def build_offline_checkpoint(cache_dir: str | Path | None = None) -> Path:
     return path
 
 
-def _assemble_model() -> Any:
+def _assemble_model(model_config: Path) -> Any:
     import open_clip
 
-    register_offline_config()
+    register_model_config(EmbedConfig(model=OFFLINE_MODEL, model_config=str(model_config)))
     # open_clip warns "initialized partially" (only the text tower has weights so far); the
     # image tower is filled in right below, so the warning would only mislead.
     # transformers reports the MiniLM pooler weights the text tower does not use: expected.
