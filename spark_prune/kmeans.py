@@ -1,4 +1,5 @@
-"""Spherical k-means on a seeded, partition-independent sample pulled to the driver (faiss)."""
+"""Spherical k-means on a seeded, partition-independent sample: faiss on the driver, or
+distributed Lloyd iterations (``kmeans_distributed``) when ``kmeans.method`` says so."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_prune.config import KMeansConfig
+from spark_prune.core.semdedup_cost import estimated_sizes
 from spark_prune.core.vectors import arrow_list_to_matrix, l2_normalize
 from spark_prune.order_columns import hash_key
 
@@ -24,6 +26,7 @@ class KMeansResult:
     iterations: int
     seed: int
     objective: float
+    method: str = "driver"
 
     def describe(self) -> dict[str, object]:
         return {
@@ -33,7 +36,12 @@ class KMeansResult:
             "iterations": self.iterations,
             "seed": self.seed,
             "objective": self.objective,
-            "library": f"faiss {faiss.__version__}",
+            "method": self.method,
+            "library": (
+                f"faiss {faiss.__version__}"
+                if self.method == "driver"
+                else "spark Lloyd, exact fixed-point sums"
+            ),
             "spherical": True,
         }
 
@@ -90,11 +98,55 @@ def fit_spherical_kmeans(sample: np.ndarray, cfg: KMeansConfig) -> KMeansResult:
     return KMeansResult(centroids, n, cfg.iterations, cfg.seed, objective)
 
 
+def choose_method(cfg: KMeansConfig, n_rows: int, label: str = "k-means") -> str:
+    """``driver`` or ``distributed``: ``auto`` goes distributed when k × sample rows (the
+    work of one faiss iteration) exceeds ``driver_max_work``, and says so in the log."""
+    if cfg.method != "auto":
+        return cfg.method
+    size = sample_size_for(cfg, n_rows)
+    work = cfg.k * size
+    method = "distributed" if work > cfg.driver_max_work else "driver"
+    log.info(
+        "%s: method auto -> %s (k %d x sample rows %d = %.3g %s driver_max_work %.3g)",
+        label,
+        method,
+        cfg.k,
+        size,
+        work,
+        ">" if method == "distributed" else "<=",
+        cfg.driver_max_work,
+    )
+    return method
+
+
 def fit_kmeans(
     df: DataFrame, id_col: str, emb_col: str, dim: int, n_rows: int, cfg: KMeansConfig
 ) -> KMeansResult:
     """Sample valid rows of ``df`` (embeddings already validated) and fit centroids."""
+    if choose_method(cfg, n_rows) == "distributed":
+        from spark_prune.kmeans_distributed import fit_distributed
+
+        return fit_distributed(df, id_col, emb_col, dim, n_rows, cfg)[0]
     return fit_kmeans_on_sample(df, id_col, emb_col, dim, n_rows, cfg)[0]
+
+
+def fit_kmeans_sized(
+    df: DataFrame,
+    id_col: str,
+    emb_col: str,
+    dim: int,
+    n_rows: int,
+    cfg: KMeansConfig,
+    label: str = "k-means",
+) -> tuple[KMeansResult, np.ndarray]:
+    """Centroids by ``cfg.method``, and the rows per cluster they imply for all ``n_rows``
+    (extrapolated from the training rows' assignment: no extra pass over the data)."""
+    if choose_method(cfg, n_rows, label) == "distributed":
+        from spark_prune.kmeans_distributed import fit_distributed
+
+        return fit_distributed(df, id_col, emb_col, dim, n_rows, cfg, label)
+    km, sample = fit_kmeans_on_sample(df, id_col, emb_col, dim, n_rows, cfg, label)
+    return km, estimated_sizes(sample, km.centroids, n_rows)
 
 
 def fit_kmeans_on_sample(
