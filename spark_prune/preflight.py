@@ -123,9 +123,9 @@ def check_rows(cfg: PipelineConfig, rows: int, valid: int, version: int | None) 
             f"dbp.keep_count or use dbp.keep_fraction"
         )
     k = cfg.semdedup.kmeans.k
-    if cfg.semdedup.enabled and k > 0 and valid > 1 and k >= valid:
+    if cfg.semdedup.enabled and isinstance(k, int) and 0 < valid - 1 < k:
         raise InfeasibleTargetError(
             f"semdedup.kmeans.k {k} is not below the {valid} valid rows: every row would be "
             f"alone in its cluster and SemDeDup would remove nothing; set semdedup.kmeans.k "
-            f"below {valid}, or 0 for rows / semdedup.rows_per_cluster"
+            f"below {valid}, or auto for rows / semdedup.rows_per_cluster"
         )
