@@ -13,10 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Literal
 
-
-class ConfigError(ValueError):
-    """A configuration key is unknown, missing, of the wrong type or out of range."""
-
+from spark_prune.errors import ConfigError as ConfigError  # re-exported: the historic home
 
 InputFormat = Literal["delta", "parquet", "table", "datacomp", "clip-retrieval"]
 WriteMode = Literal["error", "overwrite"]
@@ -89,6 +86,7 @@ class OutputConfig:
     mode: WriteMode = "error"
     catalog_schema: str | None = None
     manifest_path: str | None = None
+    keep_checkpoints: bool = False
 
     def validate(self, key: str) -> None:
         _check(
@@ -166,7 +164,11 @@ class DBPConfig:
                 f"must be in (0, 1], got {self.keep_fraction}",
             )
         if self.keep_count is not None:
-            _check(self.keep_count >= 0, f"{key}.keep_count", "must be >= 0")
+            _check(
+                self.keep_count >= 1,
+                f"{key}.keep_count",
+                f"must be >= 1, got {self.keep_count} (to keep every row set dbp.enabled=false)",
+            )
         _check(0 <= self.balance_ratio <= 1, f"{key}.balance_ratio", "must be in [0, 1]")
         self.kmeans.validate(f"{key}.kmeans")
 
