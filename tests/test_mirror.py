@@ -20,12 +20,9 @@ NOT_YET_MIRRORED = {
     "embed.batch",
     "embed.models",
     "embed.stage",
-    "stages.base",
-    "stages.clip_filter",
     "stages.dbp",
     "stages.embed",
     "stages.semdedup",
-    "stages.validate",
 }
 
 

@@ -74,7 +74,7 @@ def test_duplicate_and_null_ids(spark: SparkSession) -> None:
 
 
 def test_infer_dimension_is_the_most_common_length(spark: SparkSession) -> None:
-    rows = [(i, [1.0] * (3 if i < 3 else 2), "c") for i in range(5)] + [(9, None, "c")]
+    rows = [(i, [1.0] * (3 if i < 2 else 2), "c") for i in range(5)] + [(9, None, "c")]
     assert infer_dimension(spark.createDataFrame(rows, SCHEMA), "image_emb") == 2
     ties = [(1, [1.0] * 4, "c"), (2, [1.0] * 3, "c")]
     assert infer_dimension(spark.createDataFrame(ties, SCHEMA), "image_emb") == 3
