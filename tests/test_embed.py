@@ -20,9 +20,10 @@ from pyspark.sql import DataFrame, SparkSession
 from spark_prune import cli
 from spark_prune.config import EmbedConfig
 from spark_prune.embed import embed
-from spark_prune.embed.batch import _prepare_image, embed_rows, to_rgb_on_white
+from spark_prune.embed.batch import _prepare_image, embed_rows
 from spark_prune.embed.models import LOAD_LOG_ENV, load_model, model_info, register_model_config
 from spark_prune.embed.stage import cache_key
+from spark_prune.images import to_rgb_on_white
 from tests.embed_fixtures import (
     CAPTIONS,
     embed_config,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -10,24 +9,15 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_prune.contract import CLUSTERS_SCHEMA as CLUSTER_SCHEMA
-from spark_prune.report import (
-    THUMBS_PER_SIDE,
-    cluster_sections,
-    load_run,
-    make_thumbnail,
-    pick_thumbnail_rows,
-    similarity_histogram,
-    thumbnails_section,
-    write_report,
-)
+from spark_prune.report import write_report
+from spark_prune.report.data import THUMBS_PER_SIDE, load_run
+from spark_prune.report.html import thumbnails_section
 from tests.run_fixture import (
     EPS,
     RUN_ID,
     SEMDEDUP_REMOVED,
     SIZES,
     FixtureRun,
-    png_bytes,
     shared_run_fixture,  # noqa: F401  (provides the shared_run fixture)
     write_run,
 )
@@ -139,51 +129,3 @@ def test_report_without_semdedup_or_images(spark: SparkSession, tmp_path: Path) 
     assert _parse(page).sections == list(SECTIONS)
     switched_off = thumbnails_section(spark, load_run(spark, run.path), None, 6)
     assert "Thumbnails switched off" in switched_off.body
-
-
-def test_similarity_histogram_counts_every_row(spark: SparkSession, full_run: FixtureRun) -> None:
-    decisions = spark.read.format("delta").load(f"{full_run.path}/decisions")
-    cut = 1 - EPS
-    hist = similarity_histogram(decisions, bins=10, cut=cut)
-    expected = decisions.filter("semdedup_max_sim IS NOT NULL").count()
-    assert int(hist.bins["count"].sum()) == expected > 0
-    assert len(hist.bins) <= 11
-    assert hist.above == full_run.counts["semdedup"]
-    edges = set(hist.bins["lo"].round(9)) | set(hist.bins["hi"].round(9))
-    assert round(cut, 9) in edges  # the cut is a bin edge, no bin straddles it
-    top = decisions.agg({"semdedup_max_sim": "max"}).first()
-    assert top is not None
-    assert hist.bins["hi"].max() >= top[0] - 1e-12
-
-
-def test_pick_thumbnail_rows_caps_each_side(spark: SparkSession, full_run: FixtureRun) -> None:
-    decisions = spark.read.format("delta").load(f"{full_run.path}/decisions")
-    rows = pick_thumbnail_rows(decisions, "id", [1]).collect()
-    quota = full_run.quotas[1]
-    kept = sorted(r["rank_in_cluster"] for r in rows if r["kept"])
-    removed = sorted(r["rank_in_cluster"] for r in rows if not r["kept"])
-    assert kept == list(range(min(quota, THUMBS_PER_SIDE)))  # the farthest rows first
-    assert removed == list(range(quota, quota + THUMBS_PER_SIDE))
-
-
-def test_make_thumbnail_downscales_and_survives_garbage() -> None:
-    from PIL import Image
-
-    big = io.BytesIO()
-    Image.new("RGBA", (1000, 250), (255, 0, 0, 0)).save(big, format="PNG")
-    thumb = make_thumbnail(big.getvalue(), 64)
-    assert thumb is not None
-    with Image.open(io.BytesIO(thumb)) as image:
-        assert image.size == (64, 16)
-        assert image.getpixel((0, 0)) == (255, 255, 255)  # transparency flattened on white
-    assert make_thumbnail(b"not a png") is None
-    assert make_thumbnail(None) is None
-    assert make_thumbnail(png_bytes(3, size=10)) is not None
-
-
-def test_cluster_sections_when_dbp_did_not_run(spark: SparkSession, full_run: FixtureRun) -> None:
-    tables = load_run(spark, full_run.path)
-    tables.clusters = spark.createDataFrame([], CLUSTER_SCHEMA)
-    (section,) = cluster_sections(tables)
-    assert section.anchor == "clusters" and "DBP did not run" in section.body
-    assert "No DBP clusters to show" in thumbnails_section(spark, tables, "image", 6).body

@@ -8,20 +8,14 @@ share its batch: the output is the same whatever the partitioning.
 
 from __future__ import annotations
 
-import io
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 
 from spark_prune.embed.models import LoadedModel
-
-READ_ERROR = "image: cannot read"
-"""Prefix of I/O failures (path images): possibly transient, so never kept in the cache."""
+from spark_prune.images import load_rgb
 
 
 @dataclass
@@ -100,60 +94,13 @@ def _text_problem(value: Any) -> str | None:
 
 def _prepare_image(preprocess: Any, value: Any, kind: str) -> tuple[Any, str | None]:
     """(CHW tensor, None), or (None, why this row has no image embedding)."""
-    if value is None:
-        return None, "image: null"
-    if kind == "path":
-        try:
-            value = read_image_bytes(str(value))
-        except Exception as exc:
-            return None, f"{READ_ERROR} ({type(exc).__name__})"
-    if len(value) == 0:
-        return None, "image: empty"
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that: a huge image
-            # decodes (slowly) or becomes this row's error, never log noise per row.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(value)) as img:
-                img.load()
-                rgb = to_rgb_on_white(img)
-    except Image.DecompressionBombError:
-        return None, "image: too large (over Pillow's decompression-bomb pixel limit)"
-    except Exception as exc:
-        return None, f"image: cannot decode ({type(exc).__name__})"
+    rgb, reason = load_rgb(value, kind)
+    if reason is not None:
+        return None, reason
     try:
         return preprocess(rgb), None
     except Exception as exc:
         return None, f"image: cannot preprocess ({type(exc).__name__})"
-
-
-def to_rgb_on_white(img: Any) -> Any:
-    """RGB image; transparent pixels become white. A bare ``convert("RGB")`` turns them
-    black, so every transparent clip-art image would embed as "shape on black" and look
-    like a near duplicate of the others."""
-    from PIL import Image
-
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
-
-
-def read_image_bytes(location: str) -> bytes:
-    """Bytes of a local path or ``file:`` URI (incl. /dbfs/ and /Volumes/ FUSE mounts);
-    other schemes (s3://, abfss://, gs://) through fsspec when it is installed."""
-    parsed = urlparse(location)
-    if parsed.scheme in ("", "file") or len(parsed.scheme) == 1:  # len 1: a Windows drive
-        local = parsed.path if parsed.scheme == "file" else location
-        return Path(local).read_bytes()
-    import fsspec  # optional: only for remote URIs
-
-    with fsspec.open(location, "rb") as handle:
-        data: bytes = handle.read()
-        return data
 
 
 def _run_padded(loaded: LoadedModel, items: list[Any], batch_size: int, encode: Any) -> np.ndarray:

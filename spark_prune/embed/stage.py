@@ -36,8 +36,9 @@ from pyspark.sql import types as T
 
 from spark_prune.config import EmbedConfig
 from spark_prune.contract import EMBED_ERROR
-from spark_prune.embed.batch import READ_ERROR, embed_rows
+from spark_prune.embed.batch import embed_rows
 from spark_prune.embed.models import LOAD_LOG_ENV, file_sha256, load_model, model_info
+from spark_prune.images import READ_ERROR
 from spark_prune.lake import DeltaLocation
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,61 @@
+"""A self-contained HTML report of one run: charts, tables and thumbnails in a single file.
+
+:mod:`~spark_prune.report.data` loads the run and aggregates it on Spark into small pandas
+frames, :mod:`~spark_prune.report.figures` turns those into matplotlib PNGs and
+:mod:`~spark_prune.report.html` renders the sections and the page. Figures and thumbnails are
+base64 ``data:`` URIs, so the page has no external assets and can be mailed or attached to a
+ticket.
+
+    spark-prune report --run /lake/runs/r1 --out r1.html
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import SparkSession
+
+from spark_prune.lake import write_text
+from spark_prune.report.data import load_run
+from spark_prune.report.html import (
+    cluster_sections,
+    counts_section,
+    manifest_section,
+    render_page,
+    semdedup_section,
+    thumbnails_section,
+)
+
+__all__ = ["write_report"]
+
+log = logging.getLogger(__name__)
+
+
+def write_report(
+    spark: SparkSession,
+    run_path: str,
+    out_html: str,
+    *,
+    thumbnails_column: str | None = "image",
+    max_clusters_shown: int = 6,
+) -> str:
+    """Write the run's HTML report to ``out_html`` and return that path.
+
+    Sections: counts per stage, cluster sizes, complexity vs quota, kept fraction per cluster,
+    capped clusters, the SemDeDup similarity histogram with ``1 - eps`` marked, thumbnails of
+    kept and removed rows for the ``max_clusters_shown`` largest clusters (only when the input
+    table has a binary ``thumbnails_column``), and the manifest. A stage that did not run is
+    reported as such instead of failing.
+    """
+    tables = load_run(spark, run_path)
+    sections = [
+        counts_section(tables),
+        *cluster_sections(tables),
+        semdedup_section(tables),
+        thumbnails_section(spark, tables, thumbnails_column, max_clusters_shown),
+        manifest_section(tables.manifest),
+    ]
+    page = render_page(tables.manifest, sections)
+    write_text(spark, out_html, page)
+    log.info("report written to %s (%d KB)", out_html, len(page) // 1024)
+    return out_html
