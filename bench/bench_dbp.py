@@ -111,7 +111,9 @@ def timed_single_process(
     return times, memory.peak["driver_python"]
 
 
-def spark_run(data: Path, out: Path, k: int, iterations: int, rows: int) -> tuple[dict, PeakMemory]:
+def spark_run(
+    data: Path, out: Path, k: int, iterations: int, rows: int, strategy: str = "dbp"
+) -> tuple[dict, PeakMemory]:
     from spark_prune.pipeline import run
     from spark_prune.session import get_spark
 
@@ -120,7 +122,11 @@ def spark_run(data: Path, out: Path, k: int, iterations: int, rows: int) -> tupl
         {
             "input": {"path": str(data), "format": "parquet", "embedding_dim": None},
             "output": {"path": str(out), "mode": "overwrite"},
-            "dbp": {"keep_fraction": 0.5, "kmeans": {"k": k, "iterations": iterations}},
+            "dbp": {
+                "strategy": strategy,
+                "keep_fraction": 0.5,
+                "kmeans": {"k": k, "iterations": iterations},
+            },
         }
     )
     with PeakMemory() as memory:
@@ -159,7 +165,25 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=500)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--workdir", default="bench/out")
+    parser.add_argument("--strategy", default="dbp", help="dbp.strategy of the Spark runs")
+    parser.add_argument(
+        "--spark-only",
+        metavar="DATA",
+        help="only run the Spark pipeline on this existing Parquet input and print its timings "
+        "as JSON (bench/compare_dbp.py runs it with two code versions, alternating)",
+    )
     args = parser.parse_args()
+    if args.spark_only:
+        timings, memory = spark_run(
+            Path(args.spark_only),
+            Path(args.workdir),
+            args.k,
+            args.iterations,
+            args.rows,
+            args.strategy,
+        )
+        print(json.dumps({"timings": timings, "driver_python": memory.peak["driver_python"]}))
+        return
 
     work = Path(args.workdir)
     shutil.rmtree(work, ignore_errors=True)

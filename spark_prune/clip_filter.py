@@ -7,11 +7,12 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune.config import ClipFilterConfig
+from spark_prune.topn import top_n_flag
 
 
 def pairwise_cosine(image: pa.Array, text: pa.Array) -> np.ndarray:
@@ -72,8 +73,7 @@ def clip_decisions(
         )
     assert cfg.keep_fraction is not None
     keep = int(math.floor(cfg.keep_fraction * n_scored + 0.5))
-    order = Window.orderBy(score.desc(), F.col(id_col).asc())
-    scored = scores.filter(score.isNotNull()).withColumn("_rank", F.row_number().over(order) - 1)
-    ranked = scored.select(id_col, "clip_score", (F.col("_rank") >= keep).alias("clip_removed"))
-    unscored = scores.filter(score.isNull()).withColumn("clip_removed", F.lit(None).cast("boolean"))
-    return ranked.unionByName(unscored)
+    scored = scores.filter(score.isNotNull())
+    # the top ``keep`` scores (ties by id) by a distributed threshold search, no global window
+    kept = top_n_flag(scored, [("clip_score", False), (id_col, True)], keep, n_scored)
+    return scores.withColumn("clip_removed", F.when(score.isNull(), None).otherwise(~kept))

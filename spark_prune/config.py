@@ -21,6 +21,8 @@ InputFormat = Literal["delta", "parquet", "table"]
 WriteMode = Literal["error", "overwrite"]
 Strategy = Literal["dbp", "uniform", "ssp", "random"]
 Order = Literal["hard", "easy", "random"]
+KMeansMethod = Literal["driver", "distributed", "auto"]
+KMEANS_METHODS = ("driver", "distributed", "auto")
 
 
 def _check(condition: bool, key: str, message: str) -> None:
@@ -79,17 +81,31 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class KMeansConfig:
-    """Spherical k-means fitted with faiss on a seeded sample pulled to the driver."""
+    """Spherical k-means on a seeded, partition-independent sample: fitted with faiss on the
+    driver (``driver``), as Lloyd iterations of Spark aggregations (``distributed``), or the
+    latter only when ``k × sample rows`` exceeds ``driver_max_work`` (``auto``)."""
 
     k: int = 500
     iterations: int = 100
     seed: int = 1234
     sample_size: int | None = None
     max_points_per_centroid: int = 256
+    method: KMeansMethod = "driver"
+    driver_max_work: int = 2_000_000_000
 
     def validate(self, key: str) -> None:
         _check(self.k >= 1, f"{key}.k", f"must be >= 1, got {self.k}")
+        self.validate_common(key)
+
+    def validate_common(self, key: str) -> None:
+        """Every key but k."""
         _check(self.iterations >= 1, f"{key}.iterations", "must be >= 1")
+        _check(
+            self.method in KMEANS_METHODS,
+            f"{key}.method",
+            f"must be one of {', '.join(KMEANS_METHODS)}, got {self.method!r}",
+        )
+        _check(self.driver_max_work >= 1, f"{key}.driver_max_work", "must be >= 1")
         _check(
             self.sample_size is None or self.sample_size >= 1, f"{key}.sample_size", "must be >= 1"
         )
@@ -140,6 +156,8 @@ class SemDedupKMeansConfig:
     seed: int = 1234
     sample_size: int | None = None
     max_points_per_centroid: int = 256
+    method: KMeansMethod = "driver"
+    driver_max_work: int = 2_000_000_000
 
     def validate(self, key: str) -> None:
         _check(
@@ -164,12 +182,14 @@ class SemDedupConfig:
     seed: int = 1234
     block_size: int = 1024
     rows_per_cluster: int = 10_000
+    split_rows: int = 50_000
     kmeans: SemDedupKMeansConfig = field(default_factory=SemDedupKMeansConfig)
 
     def validate(self, key: str) -> None:
         _check(0 <= self.eps < 2, f"{key}.eps", f"must be in [0, 2), got {self.eps}")
         _check(self.block_size >= 1, f"{key}.block_size", "must be >= 1")
         _check(self.rows_per_cluster >= 1, f"{key}.rows_per_cluster", "must be >= 1")
+        _check(self.split_rows >= 0, f"{key}.split_rows", "must be >= 0 (0 = never split)")
         self.kmeans.validate(f"{key}.kmeans")
 
 

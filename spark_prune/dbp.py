@@ -25,11 +25,13 @@ from spark_prune.core.quotas import (
     project_to_quotas,
     round_quotas,
 )
-from spark_prune.order_columns import order_key
+from spark_prune.order_columns import hash_key, order_key
+from spark_prune.topn import top_n_flag
 
 # Exact, order-independent sum of distances: decimal addition is associative, doubles are not,
 # so d_intra (and every quota) is the same whatever the partitioning.
 EXACT_SUM_TYPE = "decimal(38,18)"
+RANDOM_KEY = "_random_key"
 
 
 def target_count(cfg: DBPConfig, n_rows: int) -> int:
@@ -102,20 +104,14 @@ def select_rows(
 
     rank_in_cluster is always by distance (0 = farthest, ties by id). Per-cluster rules keep
     the first ``quota`` rows in the configured order; ``ssp`` and ``random`` keep the first
-    ``target`` rows overall (a global order on the small id/dist projection).
+    ``target`` rows overall, found by a distributed threshold search (:mod:`topn`), never a
+    window over all rows in one partition. Windows are partitioned by cluster (one cluster is
+    one task: fine for DBP's k of hundreds, not for a single cluster of billions of rows).
     """
     by_distance = Window.partitionBy("cluster_id").orderBy(*order_key("hard", id_col, cfg.seed))
     ranked = assigned.withColumn(RANK_IN_CLUSTER, F.row_number().over(by_distance) - 1)
     if cfg.strategy in ("dbp", "uniform"):
-        quotas = spark.createDataFrame(
-            plan.clusters[["cluster_id", "quota"]].astype(
-                {"cluster_id": "int32", "quota": "int64"}
-            ),
-            T.StructType(
-                [T.StructField("cluster_id", T.IntegerType()), T.StructField("quota", T.LongType())]
-            ),
-        )
-        joined = ranked.join(F.broadcast(quotas), "cluster_id")
+        joined = ranked.join(F.broadcast(_quota_table(spark, plan)), "cluster_id")
         if cfg.within_cluster == "hard":
             keep = F.col(RANK_IN_CLUSTER) < F.col("quota")
         else:
@@ -124,12 +120,26 @@ def select_rows(
             )
             joined = joined.withColumn("_keep_rank", F.row_number().over(order) - 1)
             keep = F.col("_keep_rank") < F.col("quota")
-    else:
-        rule = "hard" if cfg.strategy == "ssp" else "random"
-        overall = Window.orderBy(*order_key(rule, id_col, cfg.seed))
-        joined = ranked.withColumn("_keep_rank", F.row_number().over(overall) - 1)
-        keep = F.col("_keep_rank") < F.lit(plan.target)
-    return joined.select(id_col, "cluster_id", "dist", RANK_IN_CLUSTER, keep.alias("kept"))
+        return joined.select(id_col, "cluster_id", "dist", RANK_IN_CLUSTER, keep.alias("kept"))
+    total = int(plan.clusters["size"].sum())
+    if cfg.strategy == "ssp":
+        keep = top_n_flag(assigned, [("dist", False), (id_col, True)], plan.target, total, cfg.seed)
+    else:  # random: the seeded hash order of the id (order_columns.order_key "random")
+        ranked = ranked.withColumn(RANDOM_KEY, hash_key(id_col, cfg.seed))
+        keyed = assigned.select(id_col, hash_key(id_col, cfg.seed).alias(RANDOM_KEY))
+        spec = [(RANDOM_KEY, True), (id_col, True)]
+        keep = top_n_flag(keyed, spec, plan.target, total, cfg.seed)
+    return ranked.select(id_col, "cluster_id", "dist", RANK_IN_CLUSTER, keep.alias("kept"))
+
+
+def _quota_table(spark: SparkSession, plan: QuotaPlan) -> DataFrame:
+    """The k-row ``cluster_id, quota`` table (broadcast: it is k rows)."""
+    return spark.createDataFrame(
+        plan.clusters[["cluster_id", "quota"]].astype({"cluster_id": "int32", "quota": "int64"}),
+        T.StructType(
+            [T.StructField("cluster_id", T.IntegerType()), T.StructField("quota", T.LongType())]
+        ),
+    )
 
 
 def finish_cluster_table(

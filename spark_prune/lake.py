@@ -48,6 +48,13 @@ class DeltaLocation:
     def is_catalog(self) -> bool:
         return is_table_name(self.ref)
 
+    @property
+    def sql_ref(self) -> str:
+        """The table in Delta SQL: a quoted catalog name or ``delta.`path```."""
+        if self.is_catalog:
+            return quote_identifier(self.ref)
+        return "delta.`" + self.ref.replace("`", "``") + "`"
+
     def delta_table(self, spark: SparkSession) -> Any:
         from delta.tables import DeltaTable
 
@@ -66,12 +73,14 @@ class DeltaLocation:
         from delta.tables import DeltaTable
 
         try:
+            if is_connect(spark):
+                return self.history(spark, 1).first() is not None
             return bool(DeltaTable.isDeltaTable(spark, self.ref))
         except Exception:  # unreachable store or no permission: not a table we can use
             return False
 
     def last_commit(self, spark: SparkSession) -> Row:
-        row = self.delta_table(spark).history(1).first()
+        row = self.history(spark, 1).first()
         if row is None:
             raise FileNotFoundError(f"Delta table {self.ref!r} has no commits")
         return row
@@ -84,6 +93,9 @@ class DeltaLocation:
         return parse_user_metadata(self.last_commit(spark)["userMetadata"])
 
     def history(self, spark: SparkSession, limit: int | None = None) -> DataFrame:
+        if is_connect(spark):  # same columns as DeltaTable.history()
+            bound = f" LIMIT {int(limit)}" if limit else ""
+            return spark.sql(f"DESCRIBE HISTORY {self.sql_ref}{bound}")
         table = self.delta_table(spark)
         return table.history(limit) if limit else table.history()
 
@@ -126,6 +138,14 @@ class DeltaLocation:
         self, df: DataFrame, user_metadata: dict[str, Any], txn: tuple[str, int] | None = None
     ) -> int:
         return self.write(df, user_metadata, mode="append", txn=txn)
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """A Spark Connect session. Its ``DeltaTable`` calls need Delta's Connect plugin on the
+    server (``io.delta:delta-connect-server``), which Maven Central does not have for Delta
+    4.0.x; Delta SQL (``DESCRIBE HISTORY``) works on any Delta-enabled server, so history and
+    versions go through SQL there."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 def parse_user_metadata(text: str | None) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """SemDeDup on Spark: fit, assign, then the exact kernel (``core.semdedup_kernel``) per cluster.
 
 The rule and its numerics are documented in ``spark_prune.core.semdedup_kernel``; this module
-only moves rows: every cluster's rows go to one ``applyInArrow`` call.
+only moves rows: every cluster's rows go to one ``applyInArrow`` call, except clusters expected
+to exceed ``split_rows``, which ``semdedup_split`` spreads over many tasks (same decisions).
 """
 
 from __future__ import annotations
@@ -21,13 +22,10 @@ from pyspark.sql import types as T
 
 from spark_prune import contract
 from spark_prune.assign import assign_clusters
+from spark_prune.clustering import fit_kmeans_sized
 from spark_prune.config import SemDedupConfig
 from spark_prune.core.ordering import check_order
-from spark_prune.core.semdedup_cost import (
-    estimated_sizes,
-    measure_pair_rate,
-    warn_about_largest_cluster,
-)
+from spark_prune.core.semdedup_cost import measure_pair_rate, warn_about_largest_cluster
 from spark_prune.core.semdedup_kernel import (
     SIMILARITY_DTYPE,
     SIMILARITY_METHOD,
@@ -35,8 +33,8 @@ from spark_prune.core.semdedup_kernel import (
     dedup_cluster,
 )
 from spark_prune.core.vectors import binary_to_matrix
-from spark_prune.kmeans import fit_kmeans_on_sample
 from spark_prune.order_columns import hash_key
+from spark_prune.semdedup_split import big_clusters, dedup_with_split
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +138,29 @@ def _exact_stats(result: DataFrame, eps: float) -> dict[str, Any]:
     }
 
 
+def _dedup(
+    assigned: DataFrame,
+    sizes: np.ndarray,
+    id_col: str,
+    dim: int,
+    cfg: SemDedupConfig,
+    schema: T.StructType,
+) -> tuple[DataFrame, list[int]]:
+    """The persisted result, and the clusters split across tasks (``semdedup_split``)."""
+    process = _cluster_function(id_col, dim, cfg)
+    big = big_clusters(sizes, cfg.split_rows)
+    if not big:
+        result = assigned.groupBy(CLUSTER_COL).applyInArrow(process, schema)
+    else:
+        log.info("SemDeDup: clusters %s split across tasks (over %d rows)", big, cfg.split_rows)
+        cols = {"id": id_col, "cluster": CLUSTER_COL, "dist": DIST_COL, "emb": EMB_BYTES}
+        assigned = assigned.persist(StorageLevel.MEMORY_AND_DISK)
+        result = dedup_with_split(
+            assigned, big, {**cols, "key": ORDER_KEY}, dim, cfg, schema, process
+        )
+    return result.persist(StorageLevel.MEMORY_AND_DISK), big
+
+
 def semdedup(
     df: DataFrame, cfg: SemDedupConfig, id_col: str, emb_col: str, dim: int, n_rows: int
 ) -> tuple[DataFrame, dict[str, Any]]:
@@ -161,21 +182,19 @@ def semdedup(
         return empty, {"k": 0, "eps": cfg.eps, "rows": 0, "removed": 0, "kmeans": None}
     km_cfg = cfg.kmeans.with_k(default_k(cfg, n_rows))
     start = time.perf_counter()
-    km, sample = fit_kmeans_on_sample(
-        df, id_col, emb_col, dim, n_rows, km_cfg, label="semdedup k-means"
-    )
+    km, sizes = fit_kmeans_sized(df, id_col, emb_col, dim, n_rows, km_cfg, "semdedup k-means")
     fit_seconds = time.perf_counter() - start
     rate = measure_pair_rate(dim, cfg.block_size)
-    estimate = warn_about_largest_cluster(estimated_sizes(sample, km.centroids, n_rows), rate)
+    estimate = warn_about_largest_cluster(sizes, rate)
     assigned = assign_clusters(
         df, km.centroids, id_col, emb_col, dim, CLUSTER_COL, DIST_COL, embedding_bytes_col=EMB_BYTES
     )
     if cfg.order == "random":
         assigned = assigned.withColumn(ORDER_KEY, hash_key(id_col, cfg.seed))
-    result = assigned.groupBy(CLUSTER_COL).applyInArrow(_cluster_function(id_col, dim, cfg), schema)
-    result = result.persist(StorageLevel.MEMORY_AND_DISK)
+    result, big = _dedup(assigned, sizes, id_col, dim, cfg, schema)
     start = time.perf_counter()
     stats = _exact_stats(result, cfg.eps)
+    assigned.unpersist()
     if stats["rows"] != n_rows:
         log.warning("SemDeDup: n_rows was %d but the input has %d rows", n_rows, stats["rows"])
     info: dict[str, Any] = {
@@ -185,6 +204,8 @@ def semdedup(
         "order": cfg.order,
         "seed": cfg.seed if cfg.order == "random" else None,
         "block_size": cfg.block_size,
+        "split_rows": cfg.split_rows,
+        "split_clusters": big,
         "similarity_dtype": SIMILARITY_DTYPE,
         "similarity_method": SIMILARITY_METHOD,
         "estimate_before_run": estimate,

@@ -36,7 +36,8 @@ def get_spark(
     """Return the active SparkSession, or build a local Delta-enabled one.
 
     On Databricks, EMR or under ``spark-submit`` with Delta on the classpath the active
-    session is reused untouched (the platform owns its jars and configs). Only when no session
+    session is reused untouched (the platform owns its jars and configs). Under ``spark-submit``
+    its ``--master`` wins over ``master`` (a config's ``spark.master``). Only when no session
     exists do we build a local one, adding the Delta jars (resolved from Maven Central by Spark's
     own Ivy), the Delta SQL extension and catalog, and ``PYSPARK_PYTHON`` so that workers run
     this interpreter.
@@ -49,10 +50,11 @@ def get_spark(
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     launched_by_submit = _launched_by_spark_submit()
-    if master is not None:
-        builder = builder.master(master)
-    elif not launched_by_submit:
-        builder = builder.master("local[*]")
+    if launched_by_submit:
+        if master is not None:  # a builder master would silently override spark-submit's
+            log.info("spark-submit chose the master; ignoring spark.master=%s", master)
+    else:
+        builder = builder.master(master or "local[*]")
     if not launched_by_submit:
         for key, value in LOCAL_DEFAULTS.items():
             builder = builder.config(key, value)

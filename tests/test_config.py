@@ -32,6 +32,10 @@ def test_defaults_follow_the_paper() -> None:
         ("semdedup.kmeans.iterations=0", "semdedup.kmeans.iterations: must be >= 1"),
         ("semdedup.kmeans.sample_size=0", "semdedup.kmeans.sample_size: must be >= 1"),
         ("clip_filter.enabled=true", "clip_filter.threshold: set exactly one"),
+        ("dbp.kmeans.method=gpu", "dbp.kmeans.method: must be one of driver, distributed, auto"),
+        ("semdedup.kmeans.method=x", "semdedup.kmeans.method: must be one of driver"),
+        ("semdedup.kmeans.driver_max_work=0", "semdedup.kmeans.driver_max_work: must be >= 1"),
+        ("semdedup.split_rows=-1", "semdedup.split_rows: must be >= 0"),
     ],
 )
 def test_bad_values_name_the_key(override: str, message: str) -> None:

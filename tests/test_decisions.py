@@ -28,18 +28,12 @@ def test_first_stage_in_registry_order_gives_the_reason(spark: SparkSession) -> 
     second = Fake("second", "second", (DecisionColumn("score", T.DoubleType()),))
     third = Fake("third", "dbp", (DecisionColumn("cluster_id", T.IntegerType()),))
     unused = Fake("unused", "unused", (DecisionColumn("semdedup_partner", None),))
+    everyone = [(1, None, None), (2, None, "bad"), (3, None, None), (4, None, None)]
+    scored = [(1, 0.5, False, None), (3, 0.1, True, None), (4, None, None, "no score")]
     outputs = [
-        (
-            first,
-            _frame(spark, [(1, None, None), (2, None, "bad"), (3, None, None), (4, None, None)]),
-        ),
-        (
-            second,
-            _frame(
-                spark, [(1, False, None), (3, True, None), (4, None, "no score")], "score double"
-            ),
-        ),
-        (third, _frame(spark, [(1, True, None)], "cluster_id int")),
+        (first, _frame(spark, everyone)),
+        (second, _frame(spark, scored, "score double")),
+        (third, _frame(spark, [(1, 7, True, None)], "cluster_id int")),
     ]
     registry = [first, second, third, unused]
     wrapped = [

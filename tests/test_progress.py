@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_prune.progress import logged_progress, tasks_done
+from spark_prune.progress import ConnectTasks, logged_progress, tasks_done
 
 
 def _slow(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -39,3 +39,30 @@ def test_no_lines_when_disabled(spark: SparkSession, caplog: pytest.LogCaptureFi
     ):
         spark.range(3).count()
     assert "off:" not in caplog.text
+
+
+def test_connect_handler_counts_the_running_operations_tasks() -> None:
+    from pyspark.sql.connect.shell.progress import StageInfo
+
+    handler = ConnectTasks()
+    stages = [StageInfo(0, 4, 4, 0, True), StageInfo(1, 8, 3, 0, False)]
+    handler(stages=stages, inflight_tasks=2, operation_id="op", done=False)
+    assert handler.latest == (7, 12)
+    handler(stages=stages, inflight_tasks=0, operation_id="op", done=True)
+    assert handler.latest is None
+
+
+def test_no_lines_and_no_error_without_any_progress_source(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class NoContext:  # neither a SparkContext nor a Connect client behind it
+        @property
+        def sparkContext(self) -> None:
+            raise RuntimeError("no SparkContext here")
+
+    with (
+        caplog.at_level(logging.INFO, logger="spark_prune.progress"),
+        logged_progress(NoContext(), "none", interval_s=0.01),  # type: ignore[arg-type]
+    ):
+        time.sleep(0.05)
+    assert "none:" not in caplog.text

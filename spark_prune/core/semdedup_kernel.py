@@ -195,6 +195,29 @@ def max_similarity_to_earlier(x: np.ndarray, block_size: int) -> tuple[np.ndarra
     return best, partner
 
 
+def max_similarity_to_columns(
+    x: np.ndarray, n_columns: int, block_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``x[n_columns:]`` against the columns ``x[:n_columns]``, all of which come before
+    every row: (max stored value, earliest argmax column), one entry per row. The same tiles,
+    screen and tie rule as :func:`max_similarity_to_earlier` (a rectangle of its triangle);
+    with no columns a row gets ``-inf`` and ``-1``."""
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"semdedup block_size must be an integer >= 1, got {block_size!r}")
+    xs = np.ascontiguousarray(x, dtype=np.float32)
+    n = xs.shape[0]
+    best = np.full(n, -np.inf, dtype=np.float64)
+    partner = np.full(n, -1, dtype=np.int64)
+    tol = screen_tolerance(xs)
+    for start in range(n_columns, n, block_size):
+        stop = min(start + block_size, n)
+        direct = False
+        for left in range(0, n_columns, block_size):
+            right = min(left + block_size, n_columns)
+            direct = _merge_tile(xs, start, stop, left, right, best, partner, tol, direct)
+    return best[n_columns:], partner[n_columns:]
+
+
 def dedup_cluster(
     ids: np.ndarray,
     dist: np.ndarray,

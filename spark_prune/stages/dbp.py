@@ -54,7 +54,7 @@ class DBPStage:
     def run(self, ctx: RunContext, rows: DataFrame) -> StageOutput:
         from spark_prune import dbp
         from spark_prune.assign import assign_clusters
-        from spark_prune.kmeans import fit_kmeans
+        from spark_prune.clustering import fit_kmeans
 
         cfg, id_col = ctx.cfg.dbp, ctx.id_col
         n_estimate = ctx.rows_read or 0  # an upper bound: sizes the sample's hash prefilter
