@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from spark_prune.cli import main
 from spark_prune.config import ConfigError, KMeansConfig, SemDedupConfig, SemDedupKMeansConfig
 from spark_prune.config_loader import load_config
 
@@ -67,11 +66,3 @@ def test_semdedup_kmeans_resolves_to_the_kmeans_it_fits() -> None:
     cfg = SemDedupConfig(kmeans=SemDedupKMeansConfig(seed=9, sample_size=50))
     fitted = cfg.kmeans.with_k(12)
     assert fitted == KMeansConfig(k=12, iterations=20, seed=9, sample_size=50)
-
-
-def test_cli_reports_config_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(["run", "--set", "input.path=/a", "--set", "output.path=/b", "--set", "dbp.tau=0"])
-        == 2
-    )
-    assert "dbp.tau: must be > 0" in capsys.readouterr().err
