@@ -11,6 +11,7 @@ from pyspark.sql import SparkSession
 
 from spark_prune.config import InputConfig, OutputConfig
 from spark_prune.config_loader import config_from_dict
+from spark_prune.errors import InputError
 from spark_prune.io import (
     OutputExistsError,
     OutputLocation,
@@ -18,6 +19,7 @@ from spark_prune.io import (
     read_input,
     with_absolute_paths,
 )
+from spark_prune.lake import write_text
 from tests.helpers import make_config, write_input
 
 
@@ -31,7 +33,7 @@ def test_read_input_pins_the_delta_version(spark: SparkSession, tmp_path: Path) 
     assert version == 1 and latest.count() == 8
     pinned, version = read_input(spark, InputConfig(path=path, version=0))
     assert version == 0 and pinned.count() == 4
-    with pytest.raises(FileNotFoundError, match=r"input.path '.*nowhere' is not a readable Delta"):
+    with pytest.raises(InputError, match=r"input.path .*nowhere. does not exist"):
         read_input(spark, InputConfig(path=str(tmp_path / "nowhere")))
     spark.read.format("delta").load(path).write.parquet(str(tmp_path / "pq"))
     df, version = read_input(spark, InputConfig(path=str(tmp_path / "pq"), format="parquet"))
@@ -64,6 +66,8 @@ def test_output_location(spark: SparkSession, tmp_path: Path) -> None:
     out.check_writable(spark)
     assert out.write(spark.range(3), "decisions", {"stage": "test"}) == 0
     assert out.existing_tables(spark) == ["decisions"] and out.read(spark, "decisions").count() == 3
-    with pytest.raises(OutputExistsError, match="already has tables decisions; set output.mode"):
+    out.check_writable(spark)  # tables without a manifest: an incomplete run, finished by a rerun
+    write_text(spark, out.manifest_path, "{}")
+    with pytest.raises(OutputExistsError, match=r"already has a run \(tables decisions\); set"):
         out.check_writable(spark)
     OutputLocation(replace(out.cfg, mode="overwrite")).check_writable(spark)

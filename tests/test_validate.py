@@ -67,7 +67,7 @@ def test_duplicate_and_null_ids(spark: SparkSession) -> None:
     schema = T.StructType([T.StructField("id", T.LongType(), True)])
     check_unique_ids(spark.createDataFrame([(1,), (2,)], schema), "id")
     dupes = spark.createDataFrame([(4,), (2,), (4,), (2,), (2,), (9,)], schema)
-    with pytest.raises(InputError, match=r"duplicate ids, e.g. 2 \(x3\), 4 \(x2\)$"):
+    with pytest.raises(InputError, match=r"duplicate ids, e.g. 2 \(x3\), 4 \(x2\); ids must"):
         check_unique_ids(dupes, "id")
     with pytest.raises(InputError, match="null ids"):
         check_unique_ids(spark.createDataFrame([(1,), (None,)], schema), "id")
@@ -78,8 +78,7 @@ def test_infer_dimension_is_the_most_common_length(spark: SparkSession) -> None:
     assert infer_dimension(spark.createDataFrame(rows, SCHEMA), "image_emb") == 2
     ties = [(1, [1.0] * 4, "c"), (2, [1.0] * 3, "c")]
     assert infer_dimension(spark.createDataFrame(ties, SCHEMA), "image_emb") == 3
-    with pytest.raises(InputError, match="no non-empty embeddings"):
-        infer_dimension(spark.createDataFrame([(1, None, "c")], SCHEMA), "image_emb")
+    assert infer_dimension(spark.createDataFrame([(1, None, "c")], SCHEMA), "image_emb") is None
 
 
 def test_invalid_rows_are_recorded_not_lost(spark: SparkSession, tmp_path: Path) -> None:
