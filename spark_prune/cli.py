@@ -1,4 +1,5 @@
-"""``spark-prune``: run, embed, rethreshold, sql, report, export; each calls the library."""
+"""``spark-prune``: run, evaluate, embed, rethreshold, sql, report, export; each calls the
+library."""
 
 from __future__ import annotations
 
@@ -6,22 +7,51 @@ import argparse
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from spark_prune.config import ConfigError, PipelineConfig
+from spark_prune.config import PipelineConfig
 from spark_prune.config_loader import load_config
-from spark_prune.formats.errors import ShardError
+from spark_prune.errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    UsageError,
+    UserError,
+    first_line,
+    is_spark_error,
+)
 from spark_prune.summary import print_summary
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+PROG = "spark-prune"
+EPILOG = (
+    "exit codes: 0 done; 1 the input, output or run does not fit (or Spark failed); "
+    "2 bad command line or config; 130 interrupted. --verbose adds tracebacks."
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with our one-line error format (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML config file (see conf/)")
     add_overrides(parser)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _verbose(parser)
+
+
+def _verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging and full tracebacks"
+    )
 
 
 def add_overrides(parser: argparse.ArgumentParser) -> None:
@@ -37,11 +67,16 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spark-prune", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog=PROG, description=__doc__, epilog=EPILOG)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     run = sub.add_parser("run", help="run the configured pipeline and write the outputs")
     _common(run)
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="ignore the stage checkpoints of an interrupted run and compute every stage again",
+    )
 
     embed = sub.add_parser(
         "embed",
@@ -72,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--run", required=True, help="output path of a run")
     sql.add_argument("query", help='e.g. "SELECT reason, count(*) FROM decisions GROUP BY 1"')
     sql.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+    _verbose(sql)
 
     report = sub.add_parser("report", help="write a self-contained HTML report of a run")
     report.add_argument("--run", required=True, help="output path of a run")
@@ -91,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--out", required=True, help="FILE.npy or a Parquet directory")
     export.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _verbose(export)
+    _verbose(report)
     return parser
 
 
@@ -106,22 +144,37 @@ def configure_logging(verbose: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a user's mistake ends in one ``spark-prune: error:`` line and its
+    exit code (``spark_prune.errors``), with the traceback only under ``--verbose``."""
     args = build_parser().parse_args(argv)
-    configure_logging(verbose=getattr(args, "verbose", False))
+    verbose = bool(getattr(args, "verbose", False))
+    configure_logging(verbose=verbose)
     try:
         return _dispatch(args)
-    except ConfigError as exc:
-        print(f"spark-prune: config error: {exc}", file=sys.stderr)
-        return 2
-    except ShardError as exc:
-        print(f"spark-prune: input error: {exc}", file=sys.stderr)
-        return 2
+    except UserError as exc:
+        return _fail(str(exc), exc.exit_code, verbose)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED, verbose)
+    except Exception as exc:
+        if not is_spark_error(exc):
+            raise  # a bug in spark_prune: the traceback is the useful report
+        message = f"Spark failed: {first_line(exc)}"
+        if not verbose:
+            message += " (rerun with --verbose for the full traceback)"
+        return _fail(message, EXIT_FAILURE, verbose)
+
+
+def _fail(message: str, code: int, verbose: bool) -> int:
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
 
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         cfg = load_config(args.config, args.overrides)
-        return _run(cfg)
+        return _run(cfg, fresh=args.fresh)
     if args.command == "evaluate":
         return _evaluate(load_config(args.config, args.overrides))
     if args.command == "embed":
@@ -129,6 +182,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "rethreshold":
         return _rethreshold(args)
     if args.command == "sql":
+        if args.limit < 1:
+            raise UsageError(f"--limit {args.limit}: must be >= 1")
         return _sql(args.run, args.query, args.limit)
     if args.command == "report":
         return _report(args.run, args.out)
@@ -141,15 +196,39 @@ def _session(cfg: PipelineConfig | None = None) -> SparkSession:
     from spark_prune.session import get_spark
 
     if cfg is None:
-        return get_spark()
-    return get_spark(cfg.spark.app_name, cfg.spark.master, cfg.spark.conf, cfg.spark.log_level)
+        spark = get_spark()
+    else:
+        spark = get_spark(cfg.spark.app_name, cfg.spark.master, cfg.spark.conf, cfg.spark.log_level)
+    if not logging.getLogger("spark_prune").isEnabledFor(logging.DEBUG):
+        _quiet_query_context_log(spark)
+    return spark
 
 
-def _run(cfg: PipelineConfig) -> int:
+def _quiet_query_context_log(spark: SparkSession) -> None:
+    """Spark logs every analysis error again, with its Java stack, as a JSON ERROR line
+    (``DataFrameQueryContextLogger``); our one-line error says it already."""
+    try:
+        jvm: Any = spark.sparkContext._jvm
+        level = jvm.org.apache.logging.log4j.Level.OFF
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+            "DataFrameQueryContextLogger", level
+        )
+    except Exception:  # Spark Connect or another logging backend: leave it
+        return
+
+
+def _run(cfg: PipelineConfig, fresh: bool = False) -> int:
+    from spark_prune.io import with_absolute_paths
+    from spark_prune.lake import is_local_path
+    from spark_prune.lease import check_free, lease_dir
     from spark_prune.pipeline import run
 
+    out = with_absolute_paths(cfg).output
+    where = lease_dir(out.path, out.manifest_path)
+    if is_local_path(where):  # a running run is named before Spark even starts
+        check_free(None, where)
     spark = _session(cfg)
-    result = run(spark, cfg)
+    result = run(spark, cfg, fresh=fresh)
     _print_summary(result.manifest)
     return 0
 
@@ -177,6 +256,10 @@ def _rethreshold(args: argparse.Namespace) -> int:
     from spark_prune.rethreshold import rethreshold_config, stored_semdedup
     from spark_prune.runs import open_run
 
+    if _same_location(args.run, args.output):
+        raise UsageError(
+            f"--output {args.output!r} is the run being read (--run); choose a new output path"
+        )
     spark = _session()
     previous = open_run(spark, args.run)
     cfg = rethreshold_config(previous.manifest, args.eps, args.output, args.overrides)
@@ -188,10 +271,18 @@ def _rethreshold(args: argparse.Namespace) -> int:
 
 def _sql(run_path: str, query: str, limit: int) -> int:
     from spark_prune.runs import open_run
+    from spark_prune.sql_guard import check_read_only
 
     spark = _session()
+    check_read_only(spark, query)  # before spark.sql: it runs commands eagerly
     open_run(spark, run_path).register_views()
-    spark.sql(query).show(limit, truncate=False)
+    try:
+        result = spark.sql(query)
+    except Exception as exc:
+        if not is_spark_error(exc):
+            raise
+        raise UsageError(f"query: {first_line(exc)}") from exc
+    result.show(limit, truncate=False)
     return 0
 
 
@@ -208,15 +299,17 @@ def _report(run_path: str, out: str | None) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from spark_prune.export import ExportError, export_run
+    from spark_prune.export import export_run
 
-    try:
-        rows = export_run(_session(), args.run, args.format, args.out, args.overwrite)
-    except ExportError as exc:
-        print(f"spark-prune: export error: {exc}", file=sys.stderr)
-        return 2
+    rows = export_run(_session(), args.run, args.format, args.out, args.overwrite)
     print(f"wrote {rows} kept rows ({args.format}) to {args.out}")
     return 0
+
+
+def _same_location(a: str, b: str) -> bool:
+    from spark_prune.io import absolute_local_path
+
+    return absolute_local_path(a).rstrip("/") == absolute_local_path(b).rstrip("/")
 
 
 def _print_summary(doc: dict[str, Any]) -> None:

@@ -14,7 +14,6 @@ from pathlib import PurePath
 from typing import Any, Literal
 
 from spark_prune.config_sections import (
-    ConfigError,
     EvalStrategy,
     EvaluateConfig,
     HierarchyConfig,
@@ -22,6 +21,7 @@ from spark_prune.config_sections import (
     SortDirection,
 )
 from spark_prune.config_sections import check as _check
+from spark_prune.errors import ConfigError as ConfigError  # re-exported: the historic home
 
 __all__ = [
     "ConfigError",
@@ -99,6 +99,7 @@ class OutputConfig:
     mode: WriteMode = "error"
     catalog_schema: str | None = None
     manifest_path: str | None = None
+    keep_checkpoints: bool = False
 
     def validate(self, key: str) -> None:
         _check(
@@ -177,7 +178,11 @@ class DBPConfig:
                 f"must be in (0, 1], got {self.keep_fraction}",
             )
         if self.keep_count is not None:
-            _check(self.keep_count >= 0, f"{key}.keep_count", "must be >= 0")
+            _check(
+                self.keep_count >= 1,
+                f"{key}.keep_count",
+                f"must be >= 1, got {self.keep_count} (to keep every row set dbp.enabled=false)",
+            )
         _check(0 <= self.balance_ratio <= 1, f"{key}.balance_ratio", "must be in [0, 1]")
         self.kmeans.validate(f"{key}.kmeans")
         self.hierarchy.validate(f"{key}.hierarchy")

@@ -1,7 +1,8 @@
-"""Config sections of the ``evaluate`` work and the error type every section raises.
+"""Config sections of the ``evaluate`` work (``evaluate:``, ``semdedup.keep_by``,
+``dbp.hierarchy``) and the ``check`` helper every section uses.
 
-``ConfigError`` and ``check`` live here (re-exported by :mod:`spark_prune.config`) so that
-``config.py`` can import these sections without an import cycle.
+They live outside ``config.py`` to keep that module readable; :mod:`spark_prune.config`
+re-exports them, and ``ConfigError`` comes from :mod:`spark_prune.errors`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-
-class ConfigError(ValueError):
-    """A configuration key is unknown, missing, of the wrong type or out of range."""
-
+from spark_prune.errors import ConfigError
 
 EvalStrategy = Literal["dbp", "uniform", "ssp", "random", "dbp_random", "hierarchical"]
 SortDirection = Literal["desc", "asc"]

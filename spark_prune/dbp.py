@@ -26,6 +26,7 @@ from spark_prune.core.quotas import (
     project_to_quotas,
     round_quotas,
 )
+from spark_prune.errors import InfeasibleTargetError
 from spark_prune.hierarchical import plan_hierarchical
 from spark_prune.order_columns import hash_key, order_key
 from spark_prune.topn import top_n_flag
@@ -42,6 +43,11 @@ RANDOM_KEY = "_random_key"
 def target_count(cfg: DBPConfig, n_rows: int) -> int:
     """N: the number of rows DBP keeps out of the n_rows entering it."""
     if cfg.keep_count is not None:
+        if cfg.keep_count > n_rows:
+            raise InfeasibleTargetError(
+                f"dbp.keep_count {cfg.keep_count} exceeds the {n_rows} rows left for DBP after "
+                f"the earlier stages; lower dbp.keep_count or use dbp.keep_fraction"
+            )
         return cfg.keep_count
     assert cfg.keep_fraction is not None
     return int(math.floor(cfg.keep_fraction * n_rows + 0.5))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -27,13 +28,15 @@ from pyspark.sql import types as T
 from spark_prune import dbp
 from spark_prune.assign import assign_clusters
 from spark_prune.clustering import fit_kmeans
-from spark_prune.config import ConfigError, DBPConfig, PipelineConfig, Strategy
-from spark_prune.core.quotas import InfeasibleTargetError
-from spark_prune.io import OutputExistsError, OutputLocation, read_input, with_absolute_paths
+from spark_prune.config import DBPConfig, PipelineConfig, Strategy
+from spark_prune.errors import InfeasibleTargetError, InputError, OutputExistsError
+from spark_prune.io import OutputLocation, read_input, with_absolute_paths
 from spark_prune.lake import write_text
+from spark_prune.lease import acquire, lease_dir
 from spark_prune.probe import ProbeConfig, label_indexer, prepare, score_probe, train_probe
 from spark_prune.validate import (
     INVALID_DETAIL,
+    as_array_embeddings,
     check_columns,
     check_unique_ids,
     infer_dimension,
@@ -94,9 +97,15 @@ def split_rows(spark: SparkSession, cfg: PipelineConfig) -> Split:
     source, _ = read_input(spark, cfg.input)
     check_columns(source, id_col, emb_col)
     if label not in source.columns:
-        raise ConfigError(f"evaluate.label_column: no column {label!r} in the input")
+        raise InputError(
+            f"evaluate.label_column: no column {label!r} in the input; "
+            f"columns are: {', '.join(source.columns)}"
+        )
     check_unique_ids(source, id_col)
+    source = as_array_embeddings(source, emb_col)  # Spark ML vectors: array<float>
     dim = cfg.input.embedding_dim or infer_dimension(source, emb_col)
+    if dim is None:
+        raise InputError(f"evaluate: no row of {emb_col!r} holds an embedding (all null or empty)")
     rows = with_invalid_detail(source.select(id_col, emb_col, label), emb_col, dim)
     rows = rows.filter(F.col(INVALID_DETAIL).isNull() & F.col(label).isNotNull())
     rows = rows.drop(INVALID_DETAIL).withColumn(
@@ -106,7 +115,10 @@ def split_rows(spark: SparkSession, cfg: PipelineConfig) -> Split:
     train, test = rows.filter(~F.col("_test")).drop("_test"), rows.filter("_test").drop("_test")
     counts = {"input": source.count(), "train": train.count(), "test": test.count()}
     if counts["train"] == 0 or counts["test"] == 0:
-        raise ValueError(f"evaluate: need labelled rows in both parts, got {counts}")
+        raise InputError(
+            f"evaluate: need valid, labelled rows in both the train and the test part, got "
+            f"{counts}; check evaluate.label_column and evaluate.test_fraction"
+        )
     return Split(train, test, dim, counts, rows)
 
 
@@ -163,16 +175,19 @@ def evaluate(spark: SparkSession, cfg: PipelineConfig) -> pd.DataFrame:
             "evaluate compares DBP-stage strategies only: embed, SemDeDup and the CLIP "
             "filter are not run (point input at their output to include them)"
         )
-    split = split_rows(spark, cfg)
-    log.info("evaluate: %s", split.counts)
-    try:
-        rows = _score_all(spark, cfg, split)
-    finally:
-        split.cached.unpersist()
-    table = pd.DataFrame(rows, columns=SCHEMA.fieldNames())
-    meta = {"tool": "spark_prune", "table": TABLE, "rows": split.counts, "seed": cfg.evaluate.seed}
-    out.write(spark.createDataFrame(table, SCHEMA).coalesce(1), TABLE, meta)
-    _write_figure(spark, out, table)
+    run_id = f"evaluate-{uuid.uuid4().hex[:12]}"
+    with acquire(spark, lease_dir(cfg.output.path, cfg.output.manifest_path), run_id):
+        split = split_rows(spark, cfg)
+        log.info("evaluate: %s", split.counts)
+        try:
+            rows = _score_all(spark, cfg, split)
+        finally:
+            split.cached.unpersist()
+        table = pd.DataFrame(rows, columns=SCHEMA.fieldNames())
+        meta = {"tool": "spark_prune", "table": TABLE, "rows": split.counts,
+                "seed": cfg.evaluate.seed}  # fmt: skip
+        out.write(spark.createDataFrame(table, SCHEMA).coalesce(1), TABLE, meta)
+        _write_figure(spark, out, table)
     return table
 
 

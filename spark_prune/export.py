@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune.contract import DECISIONS, KEPT, PRUNED
+from spark_prune.errors import EXIT_USAGE, UserError
 from spark_prune.lake import is_local_path, local_path
 from spark_prune.runs import RunNotFoundError, open_run
 
@@ -35,8 +36,10 @@ BATCH_ROWS = 10_000_000  # 160 MB of uids per group on the driver
 FORMATS = ("datacomp-subset", "ids")
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """The run cannot be exported as asked (bad ids for DataComp, output exists, ...)."""
+
+    exit_code = EXIT_USAGE
 
 
 def kept_ids(decisions: DataFrame, id_col: str) -> DataFrame:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, Row, SparkSession
+
+from spark_prune.errors import OutputError, spark_condition
 
 
 def is_table_name(ref: str) -> bool:
@@ -128,10 +132,11 @@ class DeltaLocation:
             writer = writer.option("overwriteSchema", "true")
         if txn is not None:
             writer = writer.option("txnAppId", txn[0]).option("txnVersion", int(txn[1]))
-        if self.is_catalog:
-            writer.saveAsTable(self.ref)
-        else:
-            writer.save(self.ref)
+        with concurrent_write_errors(self.ref):
+            if self.is_catalog:
+                writer.saveAsTable(self.ref)
+            else:
+                writer.save(self.ref)
         return self.latest_version(df.sparkSession)
 
     def append(
@@ -146,6 +151,36 @@ def is_connect(spark: SparkSession) -> bool:
     4.0.x; Delta SQL (``DESCRIBE HISTORY``) works on any Delta-enabled server, so history and
     versions go through SQL there."""
     return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+@contextmanager
+def concurrent_write_errors(ref: str) -> Iterator[None]:
+    """Delta's conflict errors (another writer committed first: ``ConcurrentAppendException``
+    and its kin) as one ``OutputError`` line naming the table."""
+    try:
+        yield
+    except Exception as exc:
+        name = type(exc).__name__
+        if "Concurrent" not in name and "CONCURRENT" not in spark_condition(exc):
+            raise
+        raise OutputError(
+            f"Delta table {ref!r} was changed by another job while this one wrote it ({name}); "
+            f"rerun when it is done (runs into one output.path are serialised by its lease)"
+        ) from exc
+
+
+def remove_file(spark: SparkSession, path: str) -> bool:
+    """Delete one file if it is there (locally or through Hadoop's FileSystem); True if it was."""
+    if is_local_path(path):
+        local = local_path(path)
+        if local.is_file():
+            local.unlink()
+            return True
+        return False
+    jvm: Any = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return bool(fs.exists(hadoop_path) and fs.delete(hadoop_path, False))
 
 
 def parse_user_metadata(text: str | None) -> dict[str, Any]:

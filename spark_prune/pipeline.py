@@ -17,8 +17,13 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_prune import contract, decisions, manifest, tracking
+from spark_prune.checkpoints import Checkpoints
 from spark_prune.config import PipelineConfig
 from spark_prune.io import InputRead, OutputLocation, open_input, with_absolute_paths
+from spark_prune.lake import remove_file
+from spark_prune.lease import acquire, lease_dir
+from spark_prune.preflight import check_locations
+from spark_prune.resume import input_identity, run_stage, stage_keys
 from spark_prune.stages import REGISTRY, RunContext, Stage, StageOutput
 
 log = logging.getLogger(__name__)
@@ -40,34 +45,55 @@ def run(
     cfg: PipelineConfig,
     semdedup_from: DataFrame | None = None,
     registry: Sequence[Stage] = REGISTRY,
+    fresh: bool = False,
 ) -> RunResult:
     """Run the enabled stages and write ``pruned``, ``decisions``, ``clusters``, manifest.
 
     ``semdedup_from``: stored ``id, semdedup_*`` columns of an earlier run over the same input
     version; SemDeDup then re-applies ``semdedup.eps`` to them instead of recomputing
     similarities (``spark-prune rethreshold``).
+
+    One run at a time per output (``lease.py``); finished stages are checkpointed under
+    ``<output>/_stages`` and a rerun resumes from them (``resume.py``) unless ``fresh``.
     """
     cfg = with_absolute_paths(cfg)
     ctx = RunContext(spark, cfg, _new_run_id(cfg), stored_semdedup=semdedup_from)
     started = _now()
     out = OutputLocation(cfg.output)
-    out.check_writable(spark)
+    check_locations(spark, cfg)
+    lease = acquire(spark, lease_dir(cfg.output.path, cfg.output.manifest_path), ctx.run_id)
+    try:
+        out.check_writable(spark)
+        return _run_locked(ctx, registry, out, started, fresh)
+    finally:
+        ctx.release()
+        lease.release()
+
+
+def _run_locked(
+    ctx: RunContext, registry: Sequence[Stage], out: OutputLocation, started: str, fresh: bool
+) -> RunResult:
+    spark, cfg = ctx.spark, ctx.cfg
     enabled = [stage for stage in registry if stage.enabled(cfg)]
     ctx.needed_columns = list(
         dict.fromkeys(c for stage in enabled for c in stage.input_columns(cfg))
     )
-    try:
-        with ctx.timed("read"):
-            source = open_input(spark, cfg.input)
-        outputs = _run_stages(ctx, enabled, source.frame)
-        full_rows = source.frame
-        for _, output in outputs:
-            full_rows = output.full_rows if output.full_rows is not None else full_rows
-        result = _publish(ctx, registry, outputs, full_rows, out, started, source)
-        tracking.log_run(cfg, result.manifest)  # MLflow, only when tracking is on
-        return result
-    finally:
-        ctx.release()
+    with ctx.timed("read"):
+        source = open_input(spark, cfg.input)
+    version = source.version
+    ctx.input_version = version
+    store = Checkpoints(spark, cfg.output.path, ctx.run_id, fresh) if cfg.output.path else None
+    rethreshold = ctx.stored_semdedup is not None
+    keys = stage_keys(cfg, enabled, input_identity(cfg, version), {"rethreshold": rethreshold})
+    outputs = _run_stages(ctx, enabled, source.frame, store, keys)
+    full_rows = source.frame
+    for _, output in outputs:
+        full_rows = output.full_rows if output.full_rows is not None else full_rows
+    result = _publish(ctx, registry, outputs, full_rows, out, started, source)
+    if store is not None and not cfg.output.keep_checkpoints:
+        store.clean()
+    tracking.log_run(cfg, result.manifest)  # MLflow, only when tracking is on
+    return result
 
 
 def _new_run_id(cfg: PipelineConfig) -> str:
@@ -80,15 +106,33 @@ def _now() -> str:
 
 
 def _run_stages(
-    ctx: RunContext, stages: Sequence[Stage], rows: DataFrame
+    ctx: RunContext,
+    stages: Sequence[Stage],
+    rows: DataFrame,
+    store: Checkpoints | None,
+    keys: Mapping[str, str],
 ) -> list[tuple[Stage, StageOutput]]:
-    outputs = []
+    outputs: list[tuple[Stage, StageOutput]] = []
     for stage in stages:
+        if outputs and _nothing_valid(outputs[-1][1]):
+            log.warning("[%s] no valid embedding in the input: every row is invalid, no "
+                        "later stage runs", ctx.run_id)  # fmt: skip
+            break
         with ctx.timed(stage.name):
-            output = stage.run(ctx, rows)
+            output = run_stage(ctx, stage, rows, store, keys[stage.name])
         outputs.append((stage, output))
         rows = output.survivors
     return outputs
+
+
+def _nothing_valid(output: StageOutput) -> bool:
+    """After validation: no row is usable (every embedding null, empty, NaN ...)."""
+    report = output.report
+    return (
+        report.stage == "validate"
+        and report.rows_in is not None
+        and (report.rows_in == report.invalid)
+    )
 
 
 def _publish(
@@ -135,7 +179,9 @@ def _publish(
         },
     )
     doc = manifest.build(spark, ctx.cfg, facts, [output.report for _, output in outputs])
-    manifest.write(spark, out.manifest_path, doc)
+    if ctx.cfg.output.path:  # a report of the previous run must not sit beside this one
+        remove_file(spark, f"{ctx.cfg.output.path.rstrip('/')}/{contract.REPORT_FILE}")
+    manifest.write(spark, out.manifest_path, doc)  # the commit point: written last, atomically
     log.info("[%s] counts: %s", ctx.run_id, counts)
     return RunResult(ctx.run_id, out, doc)
 

@@ -7,18 +7,29 @@ written again later does not change what an old run shows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_prune import contract, manifest
-from spark_prune.lake import DeltaLocation, text_exists
+from spark_prune import contract
+from spark_prune.errors import IncompleteRunError, RunMismatchError, first_line, is_spark_error
+from spark_prune.errors import RunNotFoundError as RunNotFoundError  # re-exported
+from spark_prune.io import absolute_local_path
+from spark_prune.lake import (
+    DeltaLocation,
+    is_local_path,
+    is_table_name,
+    local_path,
+    parse_user_metadata,
+    read_text,
+)
 
-
-class RunNotFoundError(FileNotFoundError):
-    """No manifest where a run was expected (a wrong path, or a run that did not finish)."""
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,10 +63,50 @@ class OpenRun:
                 raise KeyError(
                     f"run {self.location!r} has no table {name!r}; it has {self.table_names}"
                 )
-            table = DeltaLocation(str(info["location"]))
+            table = DeltaLocation(self._where(name, str(info["location"])))
             version = info.get("delta_version")
-            self._tables[name] = table.read(self.spark, None if version is None else int(version))
+            with self._read_errors(name, table.ref):
+                if version is not None:
+                    self._check_run_id(name, table, int(version))
+                frame = table.read(self.spark, None if version is None else int(version))
+            self._tables[name] = frame
         return self._tables[name]
+
+    def _where(self, name: str, recorded: str) -> str:
+        """The recorded location, or the table beside the manifest when the run directory was
+        copied or moved (its manifest still names the original; a copy keeps the versions)."""
+        if is_table_name(recorded) or self.location.endswith(".json"):
+            return recorded
+        here = f"{self.location}/{name}"
+        if _same_path(recorded, here) or not DeltaLocation(here).exists(self.spark):
+            return recorded
+        log.info("run %s was copied from %s: reading its own %s table", self.location,
+                 recorded, name)  # fmt: skip
+        return here
+
+    def _check_run_id(self, name: str, table: DeltaLocation, version: int) -> None:
+        """The commit at ``version`` carries this run's id in its ``userMetadata`` (commits
+        without one are not checked)."""
+        commits = table.history(self.spark).filter(f"version = {version}").collect()
+        found = parse_user_metadata(commits[0]["userMetadata"]).get("run_id") if commits else None
+        if found is not None and found != self.run_id:
+            raise RunMismatchError(
+                f"--run {self.location!r}: table {name} at version {version} was written by "
+                f"run {found!r}, not by the manifest's run {self.run_id!r}; the run's files were "
+                f"changed by hand: rerun it"
+            )
+
+    @contextmanager
+    def _read_errors(self, name: str, ref: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            if not is_spark_error(exc):
+                raise
+            raise RunNotFoundError(
+                f"--run {self.location!r}: its {name} table ({ref}) at the version the manifest "
+                f"names cannot be read: {first_line(exc)}"
+            ) from exc
 
     def register_views(self) -> list[str]:
         """Temp views named like the run's tables (``pruned``, ``decisions``, ``clusters``)."""
@@ -73,11 +124,51 @@ def manifest_path_for(location: str) -> str:
 
 def open_run(spark: SparkSession, location: str) -> OpenRun:
     """The run at ``location`` (an output directory, or the manifest path of a run written
-    to a catalog schema or with its own ``output.manifest_path``)."""
+    to a catalog schema or with its own ``output.manifest_path``).
+
+    No manifest: ``RunNotFoundError`` when nothing is there, ``IncompleteRunError`` when tables
+    are (a run that was killed before publishing, or is still running).
+    """
     path = manifest_path_for(location)
-    if not text_exists(spark, path):
-        raise RunNotFoundError(
-            f"no run at {location!r}: {path} does not exist (a wrong path, or a run that did "
-            "not finish: rerun it)"
+    try:
+        text = read_text(spark, path)
+    except Exception as exc:
+        if not (isinstance(exc, OSError) or is_spark_error(exc)):
+            raise
+        raise _missing_run(spark, location) from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunNotFoundError(f"--run {location!r}: {path} is not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or "outputs" not in doc:
+        raise RunNotFoundError(f"--run {location!r}: {path} is not a spark_prune manifest")
+    return OpenRun(location=location.rstrip("/"), manifest=doc, spark=spark)
+
+
+def _missing_run(spark: SparkSession, location: str) -> RunNotFoundError:
+    root = location.rstrip("/")
+    if is_local_path(root):
+        local = local_path(root)
+        if not local.exists():
+            return RunNotFoundError(
+                f"--run {location!r} does not exist; give the output.path of a finished run"
+            )
+        if not local.is_dir():
+            return RunNotFoundError(f"--run {location!r} is a file; give the run's directory")
+    tables = [t for t in contract.TABLES if DeltaLocation(f"{root}/{t}").exists(spark)]
+    if tables:
+        return IncompleteRunError(
+            f"--run {location!r} is an incomplete run: it has {', '.join(tables)} but no "
+            f"{contract.MANIFEST_FILE} (killed before it published, or still running); rerun "
+            f"the same 'spark-prune run' to finish it"
         )
-    return OpenRun(location=location.rstrip("/"), manifest=manifest.read(spark, path), spark=spark)
+    return RunNotFoundError(f"--run {location!r} holds no run (no {contract.MANIFEST_FILE})")
+
+
+def _same_path(a: str, b: str) -> bool:
+    def norm(p: str) -> str:
+        if not is_local_path(p):
+            return p.rstrip("/")
+        return str(local_path(absolute_local_path(p))).rstrip("/")
+
+    return norm(a) == norm(b)

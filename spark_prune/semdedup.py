@@ -23,7 +23,7 @@ from pyspark.sql import types as T
 from spark_prune import contract
 from spark_prune.assign import assign_clusters
 from spark_prune.clustering import fit_kmeans_sized
-from spark_prune.config import ConfigError, SemDedupConfig
+from spark_prune.config import SemDedupConfig
 from spark_prune.core.ordering import check_order
 from spark_prune.core.semdedup_cost import measure_pair_rate, warn_about_largest_cluster
 from spark_prune.core.semdedup_kernel import (
@@ -33,6 +33,7 @@ from spark_prune.core.semdedup_kernel import (
     dedup_cluster,
 )
 from spark_prune.core.vectors import binary_to_matrix
+from spark_prune.errors import InputError
 from spark_prune.order_columns import hash_key
 from spark_prune.semdedup_border import (
     GUEST_COL,
@@ -134,9 +135,9 @@ def check_keep_by(df: DataFrame, cfg: SemDedupConfig) -> str | None:
         return None
     name = cfg.keep_by.column
     if name not in df.columns:
-        raise ConfigError(f"semdedup.keep_by.column: no column {name!r} in the input")
+        raise InputError(f"semdedup.keep_by.column: no column {name!r} in the input")
     if not isinstance(df.schema[name].dataType, T.NumericType):
-        raise ConfigError(
+        raise InputError(
             f"semdedup.keep_by.column: {name!r} is {df.schema[name].dataType.simpleString()}, "
             "not a number"
         )

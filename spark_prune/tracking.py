@@ -7,7 +7,7 @@ URI in ``MLFLOW_TRACKING_URI``, or on Databricks the workspace's server.
 
 Logged: every config key as a param (dotted names, ``dbp.kmeans.k``), ``counts.<name>``,
 ``timings_seconds.<stage>`` and ``kept_fraction`` as metrics, ``spark_prune.*`` tags, the
-manifest as ``manifest.json`` and the HTML report when one exists at ``<output>/report.html``.
+manifest as ``manifest.json``.
 A failure to log is a warning: the run's tables and manifest are already written.
 """
 
@@ -17,11 +17,10 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from spark_prune.config import PipelineConfig, TrackingConfig
-from spark_prune.contract import MANIFEST_FILE, REPORT_FILE
+from spark_prune.contract import MANIFEST_FILE
 
 log = logging.getLogger(__name__)
 
@@ -88,18 +87,6 @@ def _log(cfg: PipelineConfig, doc: Mapping[str, Any]) -> str:
             }
         )
         mlflow.log_dict(dict(doc), MANIFEST_FILE)
-        report = _local_report(cfg)
-        if report is not None:
-            mlflow.log_artifact(str(report))
         run_id = str(active.info.run_id)
     log.info("[%s] logged to MLflow run %s", doc["run_id"], run_id)
     return run_id
-
-
-def _local_report(cfg: PipelineConfig) -> Path | None:
-    """``<output.path>/report.html`` when the output is local and a report is there."""
-    path = cfg.output.path
-    if not path or "://" in path:
-        return None
-    report = Path(path.removeprefix("file:")) / REPORT_FILE
-    return report if report.is_file() else None

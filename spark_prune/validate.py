@@ -6,6 +6,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_prune.errors import InputError as InputError  # re-exported: the historic home
+
 INVALID_DETAIL = "_invalid_detail"
 NUMERIC_ELEMENTS = (
     T.FloatType,
@@ -18,60 +20,83 @@ NUMERIC_ELEMENTS = (
 )
 
 
-class InputError(ValueError):
-    """The input table cannot be pruned as configured (missing column, wrong type, duplicates)."""
-
-
 def check_columns(df: DataFrame, id_col: str, emb_col: str) -> None:
     """Fail before any work when a column is missing or the embedding is not an array."""
     names = df.columns
     for role, column in (("id", id_col), ("embedding", emb_col)):
         if column not in names:
             raise InputError(
-                f"{role} column {column!r} not found in the input; columns are: {', '.join(names)}"
+                f"{role} column {column!r} not found in the input (input.{role}_column); "
+                f"columns are: {', '.join(names)}"
             )
     emb_type = df.schema[emb_col].dataType
-    if not isinstance(emb_type, T.ArrayType) or not isinstance(
-        emb_type.elementType, NUMERIC_ELEMENTS
+    if not is_vector(emb_type) and (
+        not isinstance(emb_type, T.ArrayType)
+        or not isinstance(emb_type.elementType, NUMERIC_ELEMENTS)
     ):
         raise InputError(
-            f"embedding column {emb_col!r} must be array<float> (or another numeric array), "
-            f"got {emb_type.simpleString()}"
+            f"embedding column {emb_col!r} must be array<float> (or another numeric array, or a "
+            f"Spark ML vector), got {emb_type.simpleString()}; set input.embedding_column to the "
+            f"embedding column (or embed.enabled=true to compute embeddings)"
         )
     id_type = df.schema[id_col].dataType
     if isinstance(id_type, (T.ArrayType, T.MapType, T.StructType, T.BinaryType)):
         raise InputError(f"id column {id_col!r} must be a scalar, got {id_type.simpleString()}")
 
 
+def is_vector(dtype: T.DataType) -> bool:
+    """A Spark ML ``VectorUDT`` column (dense or sparse)."""
+    from pyspark.ml.linalg import VectorUDT
+
+    return isinstance(dtype, VectorUDT)
+
+
+def as_array_embeddings(df: DataFrame, emb_col: str) -> DataFrame:
+    """``df`` with a Spark ML vector embedding column turned into ``array<float>``
+    (``vector_to_array``); any other column is left as it is."""
+    if emb_col not in df.columns or not is_vector(df.schema[emb_col].dataType):
+        return df
+    from pyspark.ml.functions import vector_to_array
+
+    return df.withColumn(emb_col, vector_to_array(F.col(emb_col), "float32"))
+
+
 def check_unique_ids(df: DataFrame, id_col: str, show: int = 5) -> None:
     """Fail naming some duplicated ids (and a null id counts as bad too)."""
     nulls = df.filter(F.col(id_col).isNull()).limit(1).count()
     if nulls:
-        raise InputError(f"id column {id_col!r} contains null ids; every row needs an id")
+        raise InputError(
+            f"id column {id_col!r} contains null ids; every row needs a unique id "
+            f"(fill them in, filter them out, or set input.id_column)"
+        )
     dupes = (
         df.groupBy(id_col).count().filter(F.col("count") > 1).orderBy(id_col).limit(show).collect()
     )
     if dupes:
         listed = ", ".join(f"{row[id_col]!r} (x{row['count']})" for row in dupes)
-        raise InputError(f"id column {id_col!r} has duplicate ids, e.g. {listed}")
+        raise InputError(
+            f"id column {id_col!r} has duplicate ids, e.g. {listed}; ids must be unique "
+            f"(deduplicate the input or set input.id_column)"
+        )
 
 
-def infer_dimension(df: DataFrame, emb_col: str) -> int:
-    """The most common embedding length among non-null rows (ties: the smaller length)."""
+def infer_dimension(df: DataFrame, emb_col: str) -> int | None:
+    """The most common embedding length among non-null, non-empty rows (ties: the smaller
+    length); None when there is none (every row will be ``invalid``)."""
     counts = (
-        df.filter(F.col(emb_col).isNotNull())
+        df.filter(F.col(emb_col).isNotNull() & (F.size(emb_col) > 0))
         .groupBy(F.size(emb_col).alias("dim"))
         .count()
         .orderBy(F.desc("count"), "dim")
         .limit(1)
         .collect()
     )
-    if not counts or counts[0]["dim"] <= 0:
-        raise InputError(f"embedding column {emb_col!r} has no non-empty embeddings")
+    if not counts:
+        return None
     return int(counts[0]["dim"])
 
 
-def invalid_detail(emb_col: str, dim: int) -> Column:
+def invalid_detail(emb_col: str, dim: int | None) -> Column:
     """Why a row's embedding is unusable, or null when it is fine.
 
     Built from native array functions only (lambdas are evaluated row by row without code
@@ -79,6 +104,10 @@ def invalid_detail(emb_col: str, dim: int) -> Column:
     passes find NaN, infinities and all-zero vectors; array_compact finds null elements.
     """
     emb = F.col(emb_col)
+    if dim is None:  # no usable embedding anywhere: every row is invalid, saying why
+        return F.when(emb.isNull(), F.lit("embedding is null")).otherwise(
+            F.lit("embedding is empty")
+        )
     largest, smallest = F.array_max(emb), F.array_min(emb)
     has_null_element = F.size(F.array_compact(emb)) != F.size(emb)
     has_nan_or_inf = F.isnan(largest) | (largest == float("inf")) | (smallest == float("-inf"))
@@ -96,5 +125,5 @@ def invalid_detail(emb_col: str, dim: int) -> Column:
     )
 
 
-def with_invalid_detail(df: DataFrame, emb_col: str, dim: int) -> DataFrame:
+def with_invalid_detail(df: DataFrame, emb_col: str, dim: int | None) -> DataFrame:
     return df.withColumn(INVALID_DETAIL, invalid_detail(emb_col, dim))

@@ -1,4 +1,5 @@
-"""One local Delta-enabled SparkSession for the whole test session, and temp dirs."""
+"""Fixtures shared by every test module (layout and the other shared files: tests/README.md):
+one local Delta-enabled SparkSession for the whole session, temp dirs, the standard input."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -15,6 +17,7 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 from pyspark.sql import SparkSession
 
 from spark_prune.session import get_spark
+from tests.helpers import DIM, N, embedding_rows, write_input
 
 TEST_CONF = {
     "spark.sql.shuffle.partitions": "4",
@@ -37,3 +40,20 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
 @pytest.fixture()
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    """The standard pipeline input: N clustered DIM-d rows (tests.helpers)."""
+    return embedding_rows(N, DIM, 5, seed=11)
+
+
+@pytest.fixture(scope="session")
+def input_path(
+    spark: SparkSession,
+    data: tuple[np.ndarray, np.ndarray],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    """``data`` as a Delta table in 3 partitions, written once per session."""
+    ids, x = data
+    return write_input(spark, tmp_path_factory.mktemp("in") / "table", ids, x, partitions=3)

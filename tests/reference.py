@@ -92,3 +92,15 @@ def hierarchical_quotas(sizes: np.ndarray, parents: list[np.ndarray], target: in
             if level:
                 candidates = [i for i, p in enumerate(parents[level - 1]) if p == child]
     return taken[0]
+
+
+def brute_force(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rule written plainly: every earlier row, float64 dot rounded to float32, first max."""
+    n = len(x)
+    best, partner = np.full(n, -np.inf), np.full(n, -1, dtype=np.int64)
+    x64 = x.astype(np.float64)
+    for j in range(1, n):
+        sims = np.array([np.float32(np.dot(x64[i], x64[j])) for i in range(j)], np.float64)
+        partner[j] = int(np.argmax(sims))  # the first maximum: ties go to the earliest row
+        best[j] = sims[partner[j]]
+    return best, partner

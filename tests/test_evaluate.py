@@ -1,8 +1,13 @@
-"""``spark-prune evaluate`` on real data: 3,000 Fashion-MNIST training images (Debian
-``dataset-fashion-mnist``) embedded by the 64-component PCA fixture."""
+"""``spark-prune evaluate`` on real data: 600 Fashion-MNIST training images (Debian
+``dataset-fashion-mnist``) embedded by the 64-component PCA fixture. Kept small (every Spark
+action costs seconds on the shared machine): every strategy at two budgets, one CLI run, one
+rerun on the reshuffled input, one ``run`` to compare subsets with."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +20,21 @@ from pyspark.sql import functions as F
 from spark_prune.cli import main
 from spark_prune.config import ConfigError
 from spark_prune.config_loader import config_from_dict
-from spark_prune.evaluate import FULL, is_test, select_subsets, split_rows, strategy_config
+from spark_prune.errors import InputError
+from spark_prune.evaluate import (
+    FULL,
+    evaluate,
+    is_test,
+    select_subsets,
+    split_rows,
+    strategy_config,
+)
 from spark_prune.fashion_mnist import build_fashion_mnist_table
 from spark_prune.pipeline import run
 from spark_prune.report import evaluation_section, write_report
 from tests.embed_fixtures import data_cache
 
-ROWS = 3_000
+ROWS = 600
 BUDGETS = [0.2, 0.5]
 STRATEGIES = ["dbp", "uniform", "ssp", "random", "dbp_random", "hierarchical"]
 
@@ -30,13 +43,13 @@ def raw_config(source: str, out: str, **evaluate: Any) -> dict[str, Any]:
     return {
         "input": {"path": source},
         "output": {"path": out},
-        "dbp": {"kmeans": {"k": 10, "iterations": 20}, "hierarchy": {"k": [3]}},
+        "dbp": {"kmeans": {"k": 6, "iterations": 10}, "hierarchy": {"k": [2], "iterations": 10}},
         "evaluate": {
             "label_column": "label",
             "budgets": BUDGETS,
             "strategies": STRATEGIES,
-            "max_iter": 50,
-            "partitions": 4,
+            "max_iter": 30,
+            "partitions": 2,
             **evaluate,
         },
     }
@@ -55,9 +68,6 @@ def evaluated(fashion: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[s
     out = str(tmp_path_factory.mktemp("eval") / "out")
     config = Path(out).parent / "evaluate.yaml"
     config.write_text(yaml.safe_dump(raw_config(fashion, out)))
-    import contextlib
-    import io
-
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         assert main(["evaluate", "--config", str(config)]) == 0
@@ -97,18 +107,18 @@ def test_table_has_every_strategy_and_budget(spark: SparkSession, evaluated) -> 
 def test_deterministic_whatever_the_partitioning(
     spark: SparkSession, fashion: str, evaluated, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    """The same rows written in 7 partitions in another order give the same numbers."""
+    """The same rows written in 5 partitions in another order give the same numbers (split,
+    k-means, selection and probe): the baseline and one strategy, to keep the test cheap."""
     out, _, _ = evaluated
     shuffled = str(tmp_path / "shuffled")
-    spark.read.format("delta").load(fashion).repartition(7, F.rand(3)).write.format("delta").save(
+    spark.read.format("delta").load(fashion).repartition(5, F.rand(3)).write.format("delta").save(
         shuffled
     )
     cfg = config_from_dict(
-        raw_config(shuffled, str(tmp_path / "out"), strategies=["dbp", "random"], budgets=[0.2])
+        raw_config(shuffled, str(tmp_path / "out"), strategies=["dbp_random"], budgets=[0.5])
     )
-    from spark_prune.evaluate import evaluate
-
     again = evaluate(spark, cfg)
+    assert again["strategy"].tolist() == [FULL, "dbp_random"]
     first = spark.read.format("delta").load(f"{out}/evaluation").toPandas()
     for row in again.itertuples(index=False):
         match = first[(first["strategy"] == row.strategy) & (first["budget"] == row.budget)]
@@ -117,49 +127,37 @@ def test_deterministic_whatever_the_partitioning(
         assert match["macro_f1"].item() == row.macro_f1
 
 
-def test_subsets_are_what_run_keeps(spark: SparkSession, fashion: str, tmp_path: Path) -> None:
-    """evaluate's dbp and hierarchical subsets equal ``run`` on the train part, and the report of
-    a run whose output also holds an evaluation shows it."""
-    cfg = config_from_dict(raw_config(fashion, str(tmp_path / "run"), budgets=[0.3]))
+def test_subsets_are_what_run_keeps(
+    spark: SparkSession, fashion: str, evaluated, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """evaluate's hierarchical subset (quotas down the hierarchy, random rows inside clusters,
+    through ``dbp.plan_and_select``) equals what ``run`` keeps from the train part; the report
+    of a run whose output also holds an evaluation shows it."""
+    cfg = config_from_dict(raw_config(fashion, str(tmp_path / "unused"), budgets=[0.3]))
+    cfg = replace(cfg, evaluate=replace(cfg.evaluate, strategies=("hierarchical",)))
     split = split_rows(spark, cfg)
     train_path = str(tmp_path / "train")
     split.train.write.format("delta").save(train_path)
-    subsets = {s.strategy: s for s in select_subsets(spark, split.train, cfg, split.dim)}
-    for strategy in ("dbp", "hierarchical"):
-        out = str(tmp_path / f"run_{strategy}")
-        run_cfg = config_from_dict(
-            {
-                **raw_config(train_path, out),
-                "dbp": {
-                    **raw_config(train_path, out)["dbp"],
-                    **_dbp_keys(strategy_config(cfg.dbp, strategy, 0.3)),
-                },
-            }
-        )
-        run(spark, run_cfg)
-        kept = spark.read.format("delta").load(f"{out}/decisions").filter("kept").select("id")
-        ours = subsets[strategy].kept_ids
-        assert ours is not None
-        assert sorted(r.id for r in kept.collect()) == sorted(r.id for r in ours.collect())
+    (subset,) = select_subsets(spark, split.train, cfg, split.dim)
+    assert subset.kept_ids is not None
+    ours = sorted(r.id for r in subset.kept_ids.collect())
     split.cached.unpersist()
-    assert evaluation_section(spark, str(tmp_path / "run_dbp")) is None
-
-
-def _dbp_keys(dbp_cfg: Any) -> dict[str, Any]:
-    return {
-        "strategy": dbp_cfg.strategy,
-        "keep_fraction": dbp_cfg.keep_fraction,
-        "within_cluster": dbp_cfg.within_cluster,
-    }
-
-
-def test_report_shows_the_evaluation(spark: SparkSession, evaluated, fashion: str) -> None:  # type: ignore[no-untyped-def]
-    out, _, _ = evaluated
-    cfg = config_from_dict({**raw_config(fashion, out), "output": {"path": out}})
-    run(spark, cfg)
+    out = str(tmp_path / "run")
+    raw = raw_config(train_path, out)
+    dbp_cfg = strategy_config(cfg.dbp, "hierarchical", 0.3)
+    raw["dbp"] = {**raw["dbp"], "strategy": dbp_cfg.strategy, "keep_fraction": 0.3,
+                  "within_cluster": dbp_cfg.within_cluster}  # fmt: skip
+    run(spark, config_from_dict(raw))
+    kept = spark.read.format("delta").load(f"{out}/decisions").filter("kept").select("id")
+    assert sorted(r.id for r in kept.collect()) == ours and len(ours) == subset.rows_kept
+    assert evaluation_section(spark, out) is None
+    evaluated_out, _, _ = evaluated
+    spark.read.format("delta").load(f"{evaluated_out}/evaluation").write.format("delta").save(
+        f"{out}/evaluation"
+    )
     page = Path(write_report(spark, out, f"{out}/report.html", thumbnails_column=None))
     text = page.read_text()
-    assert "Strategies compared (linear probe)" in text and "hierarchical" in text
+    assert "Strategies compared (linear probe)" in text and "dbp_random" in text
 
 
 def test_split_is_seeded_and_partition_independent(spark: SparkSession) -> None:
@@ -172,9 +170,15 @@ def test_split_is_seeded_and_partition_independent(spark: SparkSession) -> None:
     assert other != flags
 
 
-def test_config_errors_name_the_key(tmp_path: Path) -> None:
+def test_config_errors_name_the_key(
+    spark: SparkSession, fashion: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(ConfigError, match="evaluate.budgets\\[1\\]: must be in"):
         config_from_dict(raw_config("/a", "/b", budgets=[0.2, 1.5]))
     with pytest.raises(ConfigError, match="evaluate.strategies\\[0\\]: must be one of"):
         config_from_dict(raw_config("/a", "/b", strategies=["best"]))
     assert main(["evaluate", "--set", "input.path=/a", "--set", "output.path=/b"]) == 2
+    assert "evaluate.label_column: is required" in capsys.readouterr().err
+    cfg = config_from_dict(raw_config(fashion, str(tmp_path / "out"), label_column="kind"))
+    with pytest.raises(InputError, match="evaluate.label_column: no column 'kind' in the input"):
+        evaluate(spark, cfg)

@@ -92,8 +92,8 @@ def test_misaligned_shard_is_a_one_line_error(
         ]
     )
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2
-    assert err[-1].startswith("spark-prune: input error: shard 00000001:"), err
+    assert code == 1  # an input that does not fit (errors.py: EXIT_FAILURE)
+    assert err[-1].startswith("spark-prune: error: shard 00000001:"), err
     assert "11" in err[-1] and "12" in err[-1]
 
 

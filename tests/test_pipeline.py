@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from spark_prune.cli import main
 from spark_prune.config_loader import config_from_dict
@@ -18,34 +17,13 @@ from spark_prune.io import OutputExistsError
 from spark_prune.pipeline import run
 from spark_prune.validate import InputError
 from tests import reference
-from tests.helpers import embedding_rows, make_config, write_input
-
-N, DIM, K = 1500, 16, 6
-
-
-@pytest.fixture(scope="module")
-def data() -> tuple[np.ndarray, np.ndarray]:
-    return embedding_rows(N, DIM, 5, seed=11)
-
-
-@pytest.fixture(scope="module")
-def input_path(spark: SparkSession, data, tmp_path_factory) -> str:  # type: ignore[no-untyped-def]
-    ids, x = data
-    return write_input(spark, tmp_path_factory.mktemp("in") / "table", ids, x, partitions=3)
+from tests.helpers import K, N, clusters, decisions, embedding_rows, make_config, write_input
 
 
 @pytest.fixture(scope="module")
 def baseline(spark: SparkSession, input_path: str, tmp_path_factory):  # type: ignore[no-untyped-def]
     out = tmp_path_factory.mktemp("out") / "run"
     return run(spark, make_config(input_path, str(out)))
-
-
-def decisions(spark: SparkSession, out: str):  # type: ignore[no-untyped-def]
-    return spark.read.format("delta").load(f"{out}/decisions").orderBy("id").toPandas()
-
-
-def clusters(spark: SparkSession, out: str):  # type: ignore[no-untyped-def]
-    return spark.read.format("delta").load(f"{out}/clusters").orderBy("cluster_id").toPandas()
 
 
 def test_matches_plain_numpy_reference(spark: SparkSession, data, baseline) -> None:  # type: ignore[no-untyped-def]
@@ -114,70 +92,6 @@ def test_same_kept_ids_for_any_partitioning_and_on_rerun(  # type: ignore[no-unt
     assert decisions(spark, rerun.output.cfg.path).equals(expected)
 
 
-def test_invalid_rows_are_recorded_not_lost(spark: SparkSession, tmp_path: Path) -> None:
-    ids, x = embedding_rows(400, 8, 3, seed=2)
-    rows: list = [list(v) for v in x]
-    rows[0] = None
-    rows[1] = [float("nan")] * 8
-    rows[2] = [0.0] * 8
-    rows[3] = [0.1] * 5
-    rows[4] = [float("inf")] + [0.0] * 7
-    path = write_input(spark, tmp_path / "in", ids, rows)
-    cfg = make_config(path, str(tmp_path / "out"), dbp={"kmeans": {"k": 3, "iterations": 10}})
-    result = run(spark, cfg)
-    dec = decisions(spark, str(tmp_path / "out"))
-    assert len(dec) == 400
-    invalid = dec[dec["reason"] == "invalid"].set_index("id")["detail"].to_dict()
-    assert invalid == {
-        0: "embedding is null",
-        1: "embedding contains NaN or infinite values",
-        2: "embedding has zero norm",
-        3: "embedding has 5 values, expected 8",
-        4: "embedding contains NaN or infinite values",
-    }
-    counts = result.counts
-    assert counts == {
-        "input": 400,
-        "kept": 198,
-        "invalid": 5,
-        "semdedup": 0,
-        "clip_score": 0,
-        "dbp": 197,
-    }
-    assert dec.loc[dec["reason"] == "invalid", "cluster_id"].isna().all()
-
-
-def test_strategies_and_within_cluster_rules(
-    spark: SparkSession, input_path: str, tmp_path: Path
-) -> None:
-    frames = {}
-    for name, dbp_cfg in {
-        "ssp": {"strategy": "ssp"},
-        "uniform": {"strategy": "uniform"},
-        "easy": {"within_cluster": "easy", "keep_count": 600, "keep_fraction": None},
-        "random": {"strategy": "random"},
-    }.items():
-        run(spark, make_config(input_path, str(tmp_path / name), dbp=dbp_cfg))
-        frames[name] = (
-            decisions(spark, str(tmp_path / name)),
-            clusters(spark, str(tmp_path / name)),
-        )
-    ssp, _ = frames["ssp"]
-    hardest = ssp.sort_values(["dist", "id"], ascending=[False, True]).head(N // 2)["id"]
-    assert sorted(ssp.loc[ssp["kept"], "id"]) == sorted(hardest)
-    uniform, ucl = frames["uniform"]
-    np.testing.assert_allclose(ucl["p"], 1 / len(ucl))
-    assert uniform["kept"].sum() == N // 2
-    easy, _ = frames["easy"]
-    assert easy["kept"].sum() == 600
-    for _, group in easy.groupby("cluster_id"):
-        kept, dropped = group[group["kept"]], group[~group["kept"]]
-        if len(kept) and len(dropped):
-            assert kept["dist"].max() <= dropped["dist"].min()
-    rnd, rcl = frames["random"]
-    assert rnd["kept"].sum() == N // 2 and (rcl["quota"] == rcl["kept"]).all()
-
-
 @pytest.mark.parametrize(
     ("change", "error", "message"),
     [
@@ -241,39 +155,6 @@ def test_interop_with_delta_rs(spark: SparkSession, tmp_path: Path) -> None:
     }
     assert set(pruned.column("id").to_pylist()) == kept
     assert pruned.schema.field("image_emb").type == pa.list_(pa.float32())
-
-
-def test_clip_filter_threshold_and_null_scores(spark: SparkSession, tmp_path: Path) -> None:
-    ids, x = embedding_rows(200, 8, 2, seed=3)
-    path = write_input(spark, tmp_path / "in", ids, x)
-    scored = (
-        spark.read.format("delta")
-        .load(path)
-        .withColumn(
-            "score", F.when(F.col("id") == 5, F.lit(None)).otherwise((F.col("id") % 10) / 10.0)
-        )
-    )
-    scored.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
-    cfg = make_config(
-        path,
-        str(tmp_path / "out"),
-        clip_filter={"enabled": True, "score_column": "score", "threshold": 0.3},
-        dbp={"enabled": False},
-    )
-    result = run(spark, cfg)
-    dec = decisions(spark, str(tmp_path / "out"))
-    assert dec.loc[dec["id"] == 5, "reason"].item() == "invalid"
-    assert dec.loc[dec["id"] == 5, "detail"].item() == "clip score is null"
-    removed = set(dec.loc[dec["reason"] == "clip_score", "id"])
-    assert removed == {i for i in range(200) if i % 10 < 3 and i != 5}
-    assert result.counts["kept"] == 200 - len(removed) - 1
-    top = make_config(
-        path,
-        str(tmp_path / "top"),
-        clip_filter={"enabled": True, "score_column": "score", "keep_fraction": 0.25},
-        dbp={"enabled": False},
-    )
-    assert run(spark, top).counts["kept"] == round(0.25 * 199)
 
 
 def test_catalog_schema_output(

@@ -1,5 +1,5 @@
-"""SemDeDup: the numpy core against brute force, block-size independence, and the Spark stage
-against a plain numpy run of the same rule on the stage's own clusters."""
+"""SemDeDup on Spark (semdedup.py) against a plain numpy run of the same rule on the stage's own
+clusters (the numpy kernel is tested in test_core_semdedup_kernel.py)."""
 
 from __future__ import annotations
 
@@ -12,146 +12,14 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from spark_prune.config import (
-    ConfigError,
-    KeepByConfig,
-    SemDedupConfig,
-    SemDedupKMeansConfig,
-)
-from spark_prune.core.ordering import order_by_value, order_within_cluster
-from spark_prune.core.semdedup_kernel import dedup_cluster, max_similarity_to_earlier, removed_mask
+from spark_prune.config import KeepByConfig, SemDedupConfig, SemDedupKMeansConfig
+from spark_prune.core.semdedup_kernel import removed_mask
 from spark_prune.core.vectors import l2_normalize
+from spark_prune.errors import InputError
 from spark_prune.order_columns import hash_key
 from spark_prune.semdedup import apply_eps, default_k, semdedup, semdedup_removed
-
-
-def brute_force(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rule written plainly: every earlier row, float64 dot rounded to float32, first max."""
-    n = len(x)
-    best, partner = np.full(n, -np.inf), np.full(n, -1, dtype=np.int64)
-    x64 = x.astype(np.float64)
-    for j in range(1, n):
-        sims = np.array([np.float32(np.dot(x64[i], x64[j])) for i in range(j)], np.float64)
-        partner[j] = int(np.argmax(sims))  # the first maximum: ties go to the earliest row
-        best[j] = sims[partner[j]]
-    return best, partner
-
-
-def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
-    return l2_normalize(rng.standard_normal((n, d)).astype(np.float32))
-
-
-def near_copies(rng: np.random.Generator, x: np.ndarray, scale: float) -> np.ndarray:
-    noise = scale * rng.standard_normal(x.shape).astype(np.float32) / np.sqrt(x.shape[1])
-    return l2_normalize(x + noise)
-
-
-def tricky_cluster(seed: int, n: int, d: int) -> np.ndarray:
-    """Random rows plus exact duplicates, near duplicates and near ties below float32 noise."""
-    rng = np.random.default_rng(seed)
-    x = unit(rng, n, d)
-    x[n // 4] = x[3]  # exact duplicates: similarity 1 to row 3, the earliest copy wins
-    x[n // 2] = x[3]
-    x[n // 3 : n // 3 + 5] = near_copies(rng, x[10:15], 0.05)
-    x[-6:] = near_copies(rng, np.repeat(x[5:6], 6, axis=0), 1e-6)  # ties within float32 error
-    return x
-
-
-@pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("block", [1, 3, 16, 1000])
-def test_matches_brute_force(seed: int, block: int) -> None:
-    x = tricky_cluster(seed, 60, 24)
-    best, partner = max_similarity_to_earlier(x, block_size=block)
-    ref_best, ref_partner = brute_force(x)
-    np.testing.assert_array_equal(partner, ref_partner)
-    np.testing.assert_array_equal(best, ref_best)  # bit for bit
-    assert partner[15] == 3 and partner[30] == 3 and best[30] == best[15] >= np.float32(0.99999)
-
-
-@pytest.mark.parametrize("block", [7, 32, 64])
-def test_matches_brute_force_with_many_copies(block: int) -> None:
-    """Rows with more than MAX_CANDIDATES_PER_ROW equal similarities (the float64 tile path),
-    and whole blocks of them (the screen is skipped for the next tile)."""
-    rng = np.random.default_rng(5)
-    x = unit(rng, 120, 16)
-    x[20:100] = x[19]
-    x[100:120] = near_copies(rng, np.repeat(x[2:3], 20, axis=0), 1e-6)
-    best, partner = max_similarity_to_earlier(x, block_size=block)
-    ref_best, ref_partner = brute_force(x)
-    np.testing.assert_array_equal(partner, ref_partner)
-    np.testing.assert_array_equal(best, ref_best)
-    assert (partner[20:100] == 19).all()
-
-
-def test_chain_removes_rows_whose_partner_was_removed() -> None:
-    # A ~ B ~ C but A !~ C: B goes because of A, C goes because of B (B itself removed)
-    angles = np.array([0.0, 0.2, 0.4])
-    x = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
-    best, partner = max_similarity_to_earlier(x, block_size=1)
-    eps = 1 - np.cos(0.25)  # between the neighbours' distance and A–C's
-    assert removed_mask(best, eps).tolist() == [False, True, True]
-    assert partner.tolist() == [-1, 0, 1]
-
-
-def test_block_size_does_not_change_the_answer() -> None:
-    rng = np.random.default_rng(9)
-    x = unit(rng, 1500, 32)
-    x[500:520] = x[100:120]
-    x[700:900] = near_copies(rng, np.repeat(x[42:43], 200, axis=0), 1e-5)  # many near ties
-    x[1400:] = x[1399]  # a run of identical rows: every row has many candidates
-    one = max_similarity_to_earlier(x, block_size=1500)
-    for block in (7, 128, 999, 4096):
-        other = max_similarity_to_earlier(x, block_size=block)
-        np.testing.assert_array_equal(other[1], one[1])
-        np.testing.assert_array_equal(other[0], one[0])
-    assert (one[1][1401:] == 1399).all()
-
-
-def test_singletons_empty_and_bad_arguments() -> None:
-    best, partner = max_similarity_to_earlier(unit(np.random.default_rng(0), 1, 4), 16)
-    assert best.tolist() == [-np.inf] and partner.tolist() == [-1]
-    assert not removed_mask(best, 1.99)[0]
-    empty = max_similarity_to_earlier(np.zeros((0, 4), np.float32), 16)
-    assert empty[0].shape == empty[1].shape == (0,)
-    with pytest.raises(ValueError, match="block_size .* got 0"):
-        max_similarity_to_earlier(unit(np.random.default_rng(0), 3, 4), 0)
-    with pytest.raises(ValueError, match=r"eps .* got 2\.5"):
-        removed_mask(best, 2.5)
-
-
-def test_removal_rule_boundary_and_nan() -> None:
-    eps = 0.07
-    sims = np.array([-np.inf, np.nan, 1 - eps, np.nextafter(1 - eps, 2), 1.0])
-    assert removed_mask(sims, eps).tolist() == [False, False, False, True, True]
-
-
-def test_orders_break_ties_by_id() -> None:
-    dist = np.array([0.5, 0.2, 0.5, 0.9])
-    ids = np.array([40, 10, 30, 20])
-    assert ids[order_within_cluster(dist, ids, "hard")].tolist() == [20, 30, 40, 10]
-    assert ids[order_within_cluster(dist, ids, "easy")].tolist() == [10, 30, 40, 20]
-    key = np.array([3, 1, 1, 0])
-    assert ids[order_within_cluster(dist, ids, "random", key)].tolist() == [20, 10, 30, 40]
-    words = np.array(["b", "a", "c", "d"], dtype=object)
-    assert words[order_within_cluster(dist, words, "hard")].tolist() == ["d", "b", "c", "a"]
-    with pytest.raises(ValueError, match="'best'"):
-        order_within_cluster(dist, ids, "best")
-    with pytest.raises(ValueError, match="random_key"):
-        order_within_cluster(dist, ids, "random")
-
-
-def test_dedup_cluster_answers_in_input_order() -> None:
-    x = tricky_cluster(3, 40, 8)
-    ids = np.arange(40)[::-1].copy()
-    dist = np.random.default_rng(1).uniform(size=40)
-    max_sim, partner = dedup_cluster(ids, dist, x, "hard", 5)
-    perm = order_within_cluster(dist, ids, "hard")
-    ref_best, ref_partner = brute_force(l2_normalize(x[perm]))
-    np.testing.assert_array_equal(max_sim[perm], ref_best)
-    np.testing.assert_array_equal(partner[perm], np.where(ref_partner < 0, -1, perm[ref_partner]))
-
-
-# ---------------------------------------------------------------- the Spark stage
+from tests.helpers import near_copies, unit
+from tests.reference import brute_force
 
 
 def sort_key(order: str, dist: float, row_id: Any, key: int | None) -> tuple[Any, ...]:
@@ -300,13 +168,6 @@ def test_stage_rejects_bad_settings(spark: SparkSession) -> None:
 # ---------------------------------------------------------------- keep_by
 
 
-def test_order_by_value_ties_by_id_and_nulls_last() -> None:
-    ids = np.array([40, 10, 30, 20, 50])
-    value = np.array([2.0, np.nan, 5.0, 2.0, 1.0])
-    assert ids[order_by_value(value, ids, True)].tolist() == [30, 20, 40, 50, 10]
-    assert ids[order_by_value(value, ids, False)].tolist() == [50, 20, 40, 30, 10]
-
-
 def test_keep_by_keeps_the_largest_value_of_a_duplicate_group(spark: SparkSession) -> None:
     ids, x = planted(240, 6, seed=4)
     resolution = np.random.default_rng(4).integers(1, 50, len(ids)).astype(float)
@@ -334,8 +195,8 @@ def test_keep_by_keeps_the_largest_value_of_a_duplicate_group(spark: SparkSessio
         if not np.isnan(value[r.id]):
             assert value[r.semdedup_partner] >= value[r.id]
     assert info["keep_by"] == {"column": "pixels", "order": "desc"}
-    with pytest.raises(ConfigError, match="semdedup.keep_by.column: no column 'px'"):
+    with pytest.raises(InputError, match="semdedup.keep_by.column: no column 'px'"):
         semdedup(df, replace(cfg, keep_by=KeepByConfig(column="px")), "id", "image_emb", 6, 1)
     strings = df.withColumn("pixels", F.col("pixels").cast("string"))
-    with pytest.raises(ConfigError, match="'pixels' is string, not a number"):
+    with pytest.raises(InputError, match="'pixels' is string, not a number"):
         semdedup(strings, cfg, "id", "image_emb", 6, 1)

@@ -117,6 +117,7 @@ def test_run_logged_to_a_file_store(
     }
     assert logged.data.tags["spark_prune.run_id"] == result.run_id
     artifacts = {a.path for a in client.list_artifacts(logged.info.run_id)}
-    assert artifacts == {"manifest.json", "report.html"}
+    assert artifacts == {"manifest.json"}  # the earlier run's report was removed, not logged
+    assert not (out / "report.html").exists()
     local = client.download_artifacts(logged.info.run_id, "manifest.json", str(tmp_path))
     assert json.loads(Path(local).read_text())["counts"] == result.counts

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from spark_prune.core.quotas import InfeasibleTargetError
+from spark_prune.errors import InfeasibleTargetError
 
 
 def balanced_split(budget: int, capacity: np.ndarray) -> np.ndarray:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-class InfeasibleTargetError(ValueError):
-    """The requested number of kept rows cannot satisfy the per-cluster bounds."""
+from spark_prune.errors import InfeasibleTargetError as InfeasibleTargetError  # re-exported
 
 
 def inter_cluster_distance(centroids: np.ndarray, num_neighbors: int) -> np.ndarray:

@@ -16,12 +16,12 @@ __all__ = ["embed", "load_model", "model_info"]
 
 
 def embed(
-    spark: SparkSession, df: DataFrame, cfg: EmbedConfig, id_col: str
+    spark: SparkSession, df: DataFrame, cfg: EmbedConfig, id_col: str, source: str | None = None
 ) -> tuple[DataFrame, dict[str, Any]]:
     """See :func:`spark_prune.embed.stage.embed`."""
     from spark_prune.embed.stage import embed as _embed
 
-    return _embed(spark, df, cfg, id_col)
+    return _embed(spark, df, cfg, id_col, source)
 
 
 def load_model(cfg: EmbedConfig, device: str | None = None) -> Any:

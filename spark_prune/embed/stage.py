@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -38,8 +39,9 @@ from spark_prune.config import EmbedConfig
 from spark_prune.contract import EMBED_ERROR
 from spark_prune.embed.batch import embed_rows
 from spark_prune.embed.models import LOAD_LOG_ENV, file_sha256, load_model, model_info
+from spark_prune.errors import ConfigError, InputError
 from spark_prune.images import READ_ERROR
-from spark_prune.lake import DeltaLocation
+from spark_prune.lake import DeltaLocation, parse_user_metadata
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +54,13 @@ _ARROW_BATCH_CONF = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
 
 def embed(
-    spark: SparkSession, df: DataFrame, cfg: EmbedConfig, id_col: str
+    spark: SparkSession, df: DataFrame, cfg: EmbedConfig, id_col: str, source: str | None = None
 ) -> tuple[DataFrame, dict[str, Any]]:
-    """``df`` with the embedding columns added, and what happened (for the manifest)."""
+    """``df`` with the embedding columns added, and what happened (for the manifest).
+
+    ``source`` names what ``df`` was read from (``path@version``); with the cache key it makes
+    the idempotent-append id, so a retried step over the same input never appends the same
+    rows twice (``append_transaction``)."""
     _check_input(df, cfg, id_col)
     key = cache_key(cfg)
     info: dict[str, Any] = {
@@ -72,7 +78,7 @@ def embed(
         rows, with_id = _row_counts(df, id_col)
         info.update(rows=rows, embedded=rows, reused=0, null_ids=rows - with_id)
         return _attach(base, with_embeddings(base, cfg), cfg), info
-    return _embed_incremental(spark, base, cfg, id_col, key, info)
+    return _embed_incremental(spark, base, cfg, id_col, key, info, source)
 
 
 def output_columns(cfg: EmbedConfig) -> list[str]:
@@ -168,17 +174,21 @@ def _embed_incremental(
     id_col: str,
     key: str,
     info: dict[str, Any],
+    source: str | None = None,
 ) -> tuple[DataFrame, dict[str, Any]]:
     assert cfg.cache_path is not None
     cache = DeltaLocation(cfg.cache_path)
     rows, with_id = _row_counts(base, id_col)
     todo = base.filter(F.col(id_col).isNotNull())
+    snapshot = None
     if cache.exists(spark):
         _forget_read_errors(spark, cache, key)
-        todo = _not_cached(spark, todo, cache.read(spark), id_col, key)
+        snapshot = cache.latest_version(spark)  # todo is computed against exactly this version
+        todo = _not_cached(spark, todo, cache.read(spark, snapshot), id_col, key)
     embedded = 0
     if not todo.isEmpty():
-        embedded = _append(spark, todo, cfg, id_col, key, cache)
+        txn = append_transaction(key, source, snapshot)
+        embedded = _append(spark, todo, cfg, id_col, key, cache, txn)
     out = _join_cached(base, cache.read(spark), cfg, id_col, key)
     info.update(
         rows=rows,
@@ -230,6 +240,36 @@ def _not_cached(
     return todo.repartition(n, id_col).join(ids.repartition(n, id_col), id_col, "left_anti")
 
 
+def append_transaction(key: str, source: str | None, snapshot: int | None) -> tuple[str, int]:
+    """Delta's idempotent-write pair (``txnAppId``, ``txnVersion``) of one cache append.
+
+    The app id is this cache key and input (``source``); the version is one past the cache
+    version the missing rows were computed against (0 for a new cache). A retried step (the
+    same input, the same cache snapshot) repeats the pair and Delta skips its append; the next
+    real append sees a newer snapshot, so its version is larger and it goes through.
+    """
+    ident = hashlib.sha256(json.dumps([key, source]).encode()).hexdigest()[:16]
+    return f"spark_prune.embed.{ident}", 0 if snapshot is None else snapshot + 1
+
+
+def append_once(
+    spark: SparkSession,
+    cache: DeltaLocation,
+    rows: DataFrame,
+    meta: dict[str, Any],
+    txn: tuple[str, int],
+) -> int:
+    """Append ``rows`` under ``txn``; the rows this call committed (0: Delta skipped it as a
+    repeat of a committed transaction)."""
+    token = uuid.uuid4().hex  # finds this call's commit in the history afterwards
+    cache.append(rows, {**meta, "write_token": token}, txn)
+    for commit in cache.history(spark, 20).collect():
+        if parse_user_metadata(commit["userMetadata"]).get("write_token") == token:
+            return int((commit["operationMetrics"] or {}).get("numOutputRows", 0))
+    log.info("embed: append %s v%d was already committed; skipped", *txn)
+    return 0
+
+
 def _append(
     spark: SparkSession,
     todo: DataFrame,
@@ -237,8 +277,10 @@ def _append(
     id_col: str,
     key: str,
     cache: DeltaLocation,
+    txn: tuple[str, int],
 ) -> int:
-    """Embed ``todo`` and append it to the cache; the number of rows written."""
+    """Embed ``todo`` and append it to the cache, idempotently under ``txn``; the number of
+    rows written."""
     struct = F.col(_STRUCT)
     new = with_embeddings(todo, cfg).select(
         id_col,
@@ -247,9 +289,7 @@ def _append(
     )
     meta = {"spark_prune": "embed", "embed_key": key, "model": cfg.model}
     with arrow_batch_size(spark, cfg.batch_size):
-        cache.append(new, meta)
-    metrics = cache.last_commit(spark)["operationMetrics"] or {}
-    return int(metrics.get("numOutputRows", 0))
+        return append_once(spark, cache, new, meta, txn)
 
 
 def _forget_read_errors(spark: SparkSession, cache: DeltaLocation, key: str) -> None:
@@ -270,9 +310,12 @@ def _check_input(df: DataFrame, cfg: EmbedConfig, id_col: str) -> None:
     wanted = [id_col, cfg.image_column, cfg.text_column]
     missing = [c for c in wanted if c is not None and c not in df.columns]
     if missing:
-        raise ValueError(f"embed: input has no column {missing[0]!r}; it has {df.columns}")
+        raise InputError(
+            f"embed: the input has no column {missing[0]!r} (embed.image_column, "
+            f"embed.text_column or input.id_column); its columns are: {', '.join(df.columns)}"
+        )
     if cfg.image_column is None and cfg.text_column is None:
-        raise ValueError("embed: set embed.image_column, embed.text_column or both")
+        raise ConfigError("embed.image_column: set embed.image_column, embed.text_column or both")
 
 
 def _drop_outputs(df: DataFrame, cfg: EmbedConfig) -> DataFrame:

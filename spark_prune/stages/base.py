@@ -96,6 +96,7 @@ class RunContext:
     needed_columns: list[str] = field(default_factory=list)
     embedding_dim: int | None = None
     rows_read: int | None = None
+    input_version: int | None = None  # the Delta version read (None for Parquet)
     stored_semdedup: DataFrame | None = None  # rethreshold: an earlier run's similarities
     timings: dict[str, float] = field(default_factory=dict)
     cached: list[DataFrame] = field(default_factory=list)

@@ -31,6 +31,7 @@ class ClipFilterReport(StageReport):
 
 class ClipFilterStage:
     name = "clip_filter"
+    checkpoint = True  # persisted when finished; a rerun resumes (resume.py)
     reason: str | None = contract.CLIP_SCORE_REASON
     columns: tuple[DecisionColumn, ...] = (DecisionColumn(contract.CLIP_SCORE, T.DoubleType()),)
     tables: Mapping[str, T.StructType] = {}

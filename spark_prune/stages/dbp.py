@@ -38,6 +38,7 @@ class DBPReport(StageReport):
 
 class DBPStage:
     name = "dbp"
+    checkpoint = True  # persisted when finished; a rerun resumes (resume.py)
     reason: str | None = contract.DBP
     columns: tuple[DecisionColumn, ...] = (
         DecisionColumn(contract.CLUSTER_ID, T.IntegerType()),

@@ -39,7 +39,8 @@ class EmbedStage:
         from spark_prune.embed import embed  # torch and open_clip only when embedding
 
         cfg = embed_with_cache(ctx.cfg)
-        embedded, facts = embed(ctx.spark, rows, cfg.embed, ctx.id_col)
+        source = f"{cfg.input.path}@{ctx.input_version}"
+        embedded, facts = embed(ctx.spark, rows, cfg.embed, ctx.id_col, source)
         report = EmbedReport(self.name, facts=facts)
         return StageOutput(survivors=embedded, report=report, full_rows=embedded)
 
@@ -61,7 +62,7 @@ def embed_only(spark: SparkSession, cfg: PipelineConfig) -> dict[str, Any]:
 
     cfg = embed_with_cache(with_absolute_paths(cfg))
     source, version = read_input(spark, cfg.input)
-    _, info = embed(spark, source, cfg.embed, cfg.input.id_column)
+    _, info = embed(spark, source, cfg.embed, cfg.input.id_column, f"{cfg.input.path}@{version}")
     return {
         "input": cfg.input.path,
         "input_version": version,

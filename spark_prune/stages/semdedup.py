@@ -36,6 +36,7 @@ class SemDedupReport(StageReport):
 
 class SemDedupStage:
     name = "semdedup"
+    checkpoint = True  # persisted when finished; a rerun resumes (resume.py)
     reason: str | None = contract.SEMDEDUP
     columns: tuple[DecisionColumn, ...] = (
         DecisionColumn(contract.SEMDEDUP_CLUSTER_ID, T.IntegerType()),

@@ -11,6 +11,8 @@ from pyspark.sql import types as T
 
 from spark_prune.config import PipelineConfig
 from spark_prune.contract import EMBED_ERROR, INVALID
+from spark_prune.errors import InputError
+from spark_prune.preflight import check_rows
 from spark_prune.stages.base import (
     INVALID as INVALID_COL,
 )
@@ -22,7 +24,7 @@ from spark_prune.stages.base import (
     StageReport,
 )
 from spark_prune.validate import (
-    InputError,
+    as_array_embeddings,
     check_columns,
     check_unique_ids,
     infer_dimension,
@@ -32,7 +34,7 @@ from spark_prune.validate import (
 
 @dataclass
 class ValidateReport(StageReport):
-    embedding_dim: int = 0
+    embedding_dim: int | None = 0
 
     def manifest_entries(self) -> Mapping[str, object]:
         return {"input": {"embedding_dim": self.embedding_dim}}
@@ -54,6 +56,7 @@ class ValidateStage:
         id_col, emb_col = ctx.id_col, ctx.emb_col
         check_columns(rows, id_col, emb_col)
         check_unique_ids(rows, id_col)
+        rows = as_array_embeddings(rows, emb_col)  # Spark ML vectors: array<float>
         dim = ctx.cfg.input.embedding_dim or infer_dimension(rows, emb_col)
         ctx.embedding_dim = dim
         ctx.rows_read = rows.count()
@@ -67,5 +70,9 @@ class ValidateStage:
         checked = rows.select(*dict.fromkeys(wanted), detail.alias(INVALID_COL))
         decisions = checked.select(id_col, F.lit(None).cast("boolean").alias(REMOVED), INVALID_COL)
         survivors = checked.filter(F.col(INVALID_COL).isNull()).drop(INVALID_COL)
-        report = ValidateReport(self.name, rows_in=ctx.rows_read, embedding_dim=dim)
+        n_valid = survivors.count()
+        check_rows(ctx.cfg, ctx.rows_read, n_valid, ctx.input_version)
+        report = ValidateReport(
+            self.name, rows_in=ctx.rows_read, invalid=ctx.rows_read - n_valid, embedding_dim=dim
+        )
         return StageOutput(survivors=survivors, report=report, decisions=decisions)

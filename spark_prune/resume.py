@@ -1,0 +1,87 @@
+"""Running the stage loop with checkpoints: a rerun after a crash resumes from the last
+finished stage (``checkpoints.py`` has the storage and the key rule).
+
+Stages that opt in (``checkpoint = True``: SemDeDup, CLIP score, DBP) have their decision rows,
+tables and report persisted when they finish; on a rerun with the same key they are loaded
+instead of computed, and the survivors are the rows the stage received minus those it removed
+or found invalid. The embed stage needs none (its Delta cache is its checkpoint, appended
+idempotently) and validate always runs (cheap; it sets the run's embedding dimension).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from spark_prune.checkpoints import Checkpoint, Checkpoints, stage_key
+from spark_prune.config import PipelineConfig
+from spark_prune.stages.base import INVALID, REMOVED, RunContext, Stage, StageOutput, StageReport
+
+
+def input_identity(cfg: PipelineConfig, version: int | None) -> dict[str, Any]:
+    """What every stage's result depends on besides its own config."""
+    source = cfg.input
+    return {"path": source.path, "format": source.format, "version": version,
+            "id_column": source.id_column, "embedding_column": source.embedding_column,
+            "embedding_dim": source.embedding_dim}  # fmt: skip
+
+
+def stage_keys(
+    cfg: PipelineConfig, stages: Sequence[Stage], identity: dict[str, Any], extra: Any = None
+) -> dict[str, str]:
+    """Each enabled stage's key, chained: a stage's key covers every stage before it."""
+    keys: dict[str, str] = {}
+    upstream: list[str] = []
+    for stage in stages:
+        section = getattr(cfg, stage.name, None)
+        config = (
+            dataclasses.asdict(section)
+            if dataclasses.is_dataclass(section) and not isinstance(section, type)
+            else None
+        )
+        keys[stage.name] = stage_key({**identity, "extra": extra}, stage.name, config, upstream)
+        upstream = [*upstream, keys[stage.name]]
+    return keys
+
+
+def run_stage(
+    ctx: RunContext, stage: Stage, rows: DataFrame, store: Checkpoints | None, key: str
+) -> StageOutput:
+    """The stage's output: loaded from its checkpoint when one matches ``key``, else computed
+    (and then checkpointed)."""
+    if store is None or not getattr(stage, "checkpoint", False):
+        return stage.run(ctx, rows)
+    found = store.load(stage.name, key)
+    if found is not None:
+        return _from_checkpoint(ctx, rows, found)
+    output = stage.run(ctx, rows)
+    if output.decisions is None:
+        return output
+    saved = store.save(stage.name, key, Checkpoint(output.decisions, _dump(output.report),
+                                                   dict(output.tables)))  # fmt: skip
+    return dataclasses.replace(output, decisions=saved.rows, tables=saved.tables)
+
+
+def _from_checkpoint(ctx: RunContext, rows: DataFrame, found: Checkpoint) -> StageOutput:
+    passed = found.rows.filter(~F.coalesce(F.col(REMOVED), F.lit(False)) & F.col(INVALID).isNull())
+    survivors = rows.join(passed.select(ctx.id_col), ctx.id_col, "left_semi")
+    return StageOutput(survivors=survivors, report=_load(found.report), decisions=found.rows,
+                       tables=found.tables)  # fmt: skip
+
+
+def _dump(report: StageReport) -> dict[str, Any]:
+    cls = type(report)
+    return {"class": f"{cls.__module__}:{cls.__qualname__}", "fields": dataclasses.asdict(report)}
+
+
+def _load(data: dict[str, Any]) -> StageReport:
+    module, _, name = str(data["class"]).partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    report = cls(**data["fields"])
+    assert isinstance(report, StageReport)
+    return report

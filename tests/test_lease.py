@@ -1,0 +1,68 @@
+"""The output lease: one run at a time, fail fast naming the holder, take over a dead one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from spark_prune.errors import RunBusyError
+from spark_prune.lease import LEASE_FILE, STALE_SECONDS, acquire, stale_reason
+
+
+def _holder(tmp_path: Path, **fields: object) -> None:
+    base = {"run_id": "old-run", "host": "elsewhere", "pid": 1, "started": "2026-01-01T00:00:00",
+            "heartbeat": time.time(), "token": "t0"}  # fmt: skip
+    (tmp_path / LEASE_FILE).write_text(json.dumps({**base, **fields}))
+
+
+def test_second_run_fails_fast_naming_the_first(tmp_path: Path) -> None:
+    first = acquire(None, str(tmp_path), "run-a")
+    with pytest.raises(RunBusyError, match=r"in use by run 'run-a' \(host .*, pid \d+"):
+        acquire(None, str(tmp_path), "run-b")
+    first.release()
+    assert not (tmp_path / LEASE_FILE).exists()
+    with acquire(None, str(tmp_path), "run-b") as second:
+        assert json.loads((tmp_path / LEASE_FILE).read_text())["run_id"] == "run-b"
+        assert second.holder["run_id"] == "run-b"
+    assert not (tmp_path / LEASE_FILE).exists()
+
+
+def test_dead_process_on_this_host_is_taken_over(tmp_path: Path) -> None:
+    import socket
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    _holder(tmp_path, host=socket.gethostname(), pid=int(done.stdout))
+    with acquire(None, str(tmp_path), "run-b") as lease:
+        assert lease.holder["run_id"] == "run-b"
+        assert not list(tmp_path.glob(f"{LEASE_FILE}.stale.*"))
+
+
+def test_other_host_is_busy_until_its_heartbeat_is_stale(tmp_path: Path) -> None:
+    _holder(tmp_path, heartbeat=time.time() - 5)
+    with pytest.raises(RunBusyError, match="'old-run'"):
+        acquire(None, str(tmp_path), "run-b")
+    _holder(tmp_path, heartbeat=time.time() - STALE_SECONDS - 5)
+    assert "no heartbeat" in (stale_reason(json.loads((tmp_path / LEASE_FILE).read_text())) or "")
+    with acquire(None, str(tmp_path), "run-b") as lease:
+        assert lease.holder["token"] != "t0"
+
+
+def test_release_never_removes_someone_elses_lease(tmp_path: Path) -> None:
+    lease = acquire(None, str(tmp_path), "run-a")
+    _holder(tmp_path, run_id="run-c", token="other")  # taken over meanwhile
+    lease.release()
+    assert json.loads((tmp_path / LEASE_FILE).read_text())["run_id"] == "run-c"
+
+
+def test_heartbeat_refreshes_the_file(tmp_path: Path) -> None:
+    lease = acquire(None, str(tmp_path), "run-a", heartbeat=0.05)
+    first = json.loads((tmp_path / LEASE_FILE).read_text())["heartbeat"]
+    time.sleep(0.5)
+    assert json.loads((tmp_path / LEASE_FILE).read_text())["heartbeat"] > first
+    lease.release()

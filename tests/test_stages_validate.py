@@ -1,0 +1,31 @@
+"""The validate stage (stages/validate.py): survivors, per-row decisions, its report."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from spark_prune.contract import EMBED_ERROR
+from spark_prune.stages.base import INVALID, REMOVED, RunContext
+from spark_prune.stages.validate import ValidateStage
+from tests.helpers import SCHEMA, make_config
+
+
+def test_invalid_rows_leave_the_survivors(spark: SparkSession) -> None:
+    rows = [(1, [1.0, 0.0], "a"), (2, None, "b"), (3, [0.0, 0.0], "c"), (4, [1.0, 2.0], "d")]
+    df = spark.createDataFrame(rows, SCHEMA).withColumn(
+        EMBED_ERROR, F.when(F.col("id") == 4, F.lit("image could not be decoded"))
+    )
+    ctx = RunContext(spark, make_config("in", "out"), "r", progress=False)
+    out = ValidateStage().run(ctx, df)
+    assert sorted(r["id"] for r in out.survivors.collect()) == [1]
+    assert out.survivors.columns == ["id", "image_emb"]
+    got = {r["id"]: (r[REMOVED], r[INVALID]) for r in out.decisions.collect()}  # type: ignore[union-attr]
+    assert got == {
+        1: (None, None),
+        2: (None, "embedding is null"),
+        3: (None, "embedding has zero norm"),
+        4: (None, "image could not be decoded"),
+    }
+    assert (ctx.embedding_dim, ctx.rows_read) == (2, 4)
+    assert out.report.manifest_entries() == {"input": {"embedding_dim": 2}}
