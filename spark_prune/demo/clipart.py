@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -94,7 +95,8 @@ def unpack_deb(package: str, target: Path, size: str, where: str) -> None:
                 "holds its files"
             )
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(target.name + ".partial")
+    # a staging directory per process: concurrent callers (parallel test workers) never share one
+    staging = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     with tempfile.TemporaryDirectory() as tmp:
         log.info("downloading %s with apt-get (%s) ...", package, size)
@@ -103,6 +105,9 @@ def unpack_deb(package: str, target: Path, size: str, where: str) -> None:
         if not debs:
             raise RuntimeError(f"apt-get download {package} produced no .deb in {tmp}")
         _run(["dpkg", "-x", str(debs[-1]), str(staging)])
+    if _has_pngs(target / PNG_SUBDIR):  # another process finished first: keep its copy
+        shutil.rmtree(staging, ignore_errors=True)
+        return
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
 
