@@ -31,13 +31,17 @@ TEST_CONF = {
 
 def pytest_configure(config: pytest.Config) -> None:
     """With pytest-xdist (``-n``), fill the caches the workers share once, before they start:
-    Spark's Ivy cache (the Delta jars), the unpacked clip art, the offline model checkpoint."""
+    Spark's Ivy cache (the Delta jars), the unpacked clip art and Fashion-MNIST, the offline
+    model checkpoint."""
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
         return
     get_spark("spark_prune_warm_up", master="local[1]", conf={"spark.ui.enabled": "false"}).stop()
     from spark_prune.demo.clipart import ensure_openclipart
 
     ensure_openclipart(data_cache())
+    from spark_prune.fashion_mnist import ensure_fashion_mnist
+
+    ensure_fashion_mnist(data_cache())
     offline_model()
 
 
