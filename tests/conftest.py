@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 
 from spark_prune.session import get_spark
 from tests.helpers import DIM, N, embedding_rows, write_input
+from tests.shard_fixtures import Layout, clip_retrieval_dir, datacomp_dir
 
 TEST_CONF = {
     "spark.sql.shuffle.partitions": "4",
@@ -57,3 +58,15 @@ def input_path(
     """``data`` as a Delta table in 3 partitions, written once per session."""
     ids, x = data
     return write_input(spark, tmp_path_factory.mktemp("in") / "table", ids, x, partitions=3)
+
+
+@pytest.fixture(scope="session")
+def datacomp(tmp_path_factory: pytest.TempPathFactory) -> Layout:
+    """A DataComp metadata directory of 3 shards (tests.shard_fixtures), made once."""
+    return datacomp_dir(tmp_path_factory.mktemp("datacomp") / "metadata")
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Layout:
+    """A clip-retrieval output directory of 2 shards (tests.shard_fixtures), made once."""
+    return clip_retrieval_dir(tmp_path_factory.mktemp("clip_retrieval") / "laion")
