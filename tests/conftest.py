@@ -17,6 +17,7 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 from pyspark.sql import SparkSession
 
 from spark_prune.session import get_spark
+from tests.embed_fixtures import offline_checkpoint, photo_variants
 from tests.helpers import DIM, N, embedding_rows, write_input
 from tests.shard_fixtures import Layout, clip_retrieval_dir, datacomp_dir
 
@@ -70,3 +71,18 @@ def datacomp(tmp_path_factory: pytest.TempPathFactory) -> Layout:
 def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Layout:
     """A clip-retrieval output directory of 2 shards (tests.shard_fixtures), made once."""
     return clip_retrieval_dir(tmp_path_factory.mktemp("clip_retrieval") / "laion")
+
+
+@pytest.fixture(scope="session")
+def checkpoint() -> Path:
+    """The offline open_clip checkpoint (tests.embed_fixtures), built once and cached; a test
+    that takes it is skipped where torch or open_clip is not installed."""
+    pytest.importorskip("torch")
+    pytest.importorskip("open_clip")
+    return offline_checkpoint()
+
+
+@pytest.fixture(scope="session")
+def variants() -> list[tuple[str, str, bytes]]:
+    """The real sample photos, flipped and resized (tests.embed_fixtures.photo_variants)."""
+    return photo_variants()
