@@ -3,13 +3,14 @@ copies, and the rethreshold path that reuses an earlier run's similarities."""
 
 from __future__ import annotations
 
+import numpy as np
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from spark_prune import contract
 from spark_prune.stages.base import INVALID, REMOVED, RunContext
 from spark_prune.stages.semdedup import SemDedupStage
-from tests.helpers import embedding_rows, make_config
+from tests.helpers import make_config, unit
 
 COLUMNS = [c.name for c in SemDedupStage.columns]
 
@@ -29,13 +30,13 @@ def test_declarations() -> None:
 
 
 def test_a_tiny_run_and_its_reuse(spark: SparkSession) -> None:
-    ids, x = embedding_rows(40, 6, 2, seed=9)
-    x[30:] = x[:10]  # rows 30..39 are exact copies of rows 0..9
-    rows = [(int(i), [float(v) for v in vec]) for i, vec in zip(ids, x, strict=True)]
+    x = unit(np.random.default_rng(9), 40, 16)  # random directions: no two alike ...
+    x[30:] = x[:10]  # ... but rows 30..39, exact copies of rows 0..9
+    rows = [(i, [float(v) for v in vec]) for i, vec in enumerate(x)]
     df = spark.createDataFrame(rows, "id long, image_emb array<float>").repartition(2)
     semdedup = {"enabled": True, "eps": 0.001, "kmeans": {"k": 2, "iterations": 5}}
     cfg = make_config("in", "out", semdedup=semdedup)
-    ctx = RunContext(spark, cfg, "r", embedding_dim=6, rows_read=40, progress=False)
+    ctx = RunContext(spark, cfg, "r", embedding_dim=16, rows_read=40, progress=False)
     try:
         out = SemDedupStage().run(ctx, df)
         assert out.decisions is not None
