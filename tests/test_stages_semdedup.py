@@ -8,7 +8,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from spark_prune import contract
-from spark_prune.stages.base import INVALID, REMOVED, RunContext
+from spark_prune.stages.base import INVALID, REMOVED, RunContext, StoredSemDedup
 from spark_prune.stages.semdedup import SemDedupStage
 from tests.helpers import make_config, unit
 
@@ -43,7 +43,7 @@ def test_a_tiny_run_and_its_reuse(spark: SparkSession) -> None:
         decided = {r["id"]: r for r in out.decisions.collect()}
         survivors = {r["id"] for r in out.survivors.select("id").collect()}
         stored = out.decisions.select("id", *COLUMNS)
-        ctx.stored_semdedup = stored
+        ctx.stored_semdedup = StoredSemDedup(stored, "/runs/r0/decisions")
         reused = SemDedupStage().run(ctx, df)
         assert reused.decisions is not None
         reused_removed = {r["id"] for r in reused.decisions.filter(REMOVED).collect()}
@@ -62,5 +62,9 @@ def test_a_tiny_run_and_its_reuse(spark: SparkSession) -> None:
     assert out.report.manifest_entries()["semdedup"]  # k-means and cost facts
     assert reused_removed == removed and reused.report.reused_from_previous_run
     assert reused.report.manifest_entries() == {
-        "semdedup": {"reused_from_previous_run": True, "eps": 0.001}
+        "semdedup": {
+            "reused_from_previous_run": True,
+            "reused_from": "/runs/r0/decisions",
+            "eps": 0.001,
+        }
     }
