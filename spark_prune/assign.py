@@ -23,6 +23,7 @@ def assign_clusters(
     dist_col: str = "dist",
     passthrough: Sequence[str] = (),
     embedding_bytes_col: str | None = None,
+    cluster_ids: np.ndarray | None = None,
 ) -> DataFrame:
     """Rows of ``df`` (valid embeddings only) -> ``id, passthrough..., [bytes], cluster_id, dist``.
 
@@ -30,6 +31,8 @@ def assign_clusters(
     through a shuffle and into Arrow far more cheaply than ``array<float>`` (SemDeDup).
     The centroid matrix travels inside the function's closure (fine up to tens of MB and it
     works on Spark Connect, where broadcast variables do not exist).
+    ``cluster_ids``: the id of each centroid row (frozen centroids of an earlier run, where
+    clusters that were empty are absent); default: the row index.
     """
     centroids = np.ascontiguousarray(centroids, dtype=np.float32)
     source = df.select(*dict.fromkeys([id_col, *passthrough, emb_col]))
@@ -43,11 +46,14 @@ def assign_clusters(
     ]
     schema = T.StructType(fields)
     large = _large_binary(df) if embedding_bytes_col else False
+    id_map = None if cluster_ids is None else np.asarray(cluster_ids, dtype=np.int32)
 
     def assign_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             x = arrow_list_to_matrix(batch.column(emb_col), dim)
             cluster, dist = nearest_centroids(l2_normalize(x), centroids)
+            if id_map is not None:
+                cluster = id_map[cluster]
             columns = [batch.column(c) for c in keep]
             if embedding_bytes_col:
                 columns.append(matrix_to_binary(x, large))

@@ -57,3 +57,6 @@ def input_path(
     """``data`` as a Delta table in 3 partitions, written once per session."""
     ids, x = data
     return write_input(spark, tmp_path_factory.mktemp("in") / "table", ids, x, partitions=3)
+
+
+from tests.incremental_fixture import incremental_scenario  # noqa: E402, F401  (session fixture)
