@@ -74,6 +74,21 @@ def writes_over_previous(cfg: PipelineConfig, manifest_path: str) -> bool:
     return bool(previous) and manifest_path_for(str(previous)) == manifest_path
 
 
+HISTORY_DIR = "_previous_runs"
+
+
+def keep_previous_manifest(spark: SparkSession, previous: IncrementalRun, manifest: str) -> str:
+    """Before a run replaces the previous one's manifest: a copy of it beside, under
+    ``_previous_runs/<run id>.json``, so ``open_run`` of that file still reads the replaced
+    run (its tables at the versions it named, by time travel). Returns the copy's path."""
+    from spark_prune import manifest as manifests
+
+    folder = manifest.rsplit("/", 1)[0]
+    path = f"{folder}/{HISTORY_DIR}/{previous.previous.run_id}.json"
+    manifests.write(spark, path, previous.previous.manifest)
+    return path
+
+
 @dataclass
 class IncrementalRun:
     """The previous run, the ids added and deleted since its input version, and the stored
@@ -86,6 +101,7 @@ class IncrementalRun:
     deleted: DataFrame  # ids (gone rows, and the old state of rewritten rows)
     keep: Callable[[DataFrame], DataFrame]  # persist for the run (released at its end)
     facts: dict[str, Any] = field(default_factory=dict)
+    _dbp_stored: DataFrame | None = None
 
     @property
     def id_col(self) -> str:
@@ -108,7 +124,9 @@ class IncrementalRun:
             (int(centroids.vectors.shape[1])),
         )
         sd.check_args(cfg, dim, 1)
-        self._check_same(("semdedup", "order"), ("semdedup", "seed"))
+        self._check_same(("semdedup", "order"))
+        if cfg.order == "random":
+            self._check_same(("semdedup", "seed"))
         ids = rows.select(id_col)
         stored = self._stored(SD_COLUMNS).join(ids, id_col, "left_semi")
         fresh = self.keep(
@@ -174,6 +192,7 @@ class IncrementalRun:
         stored = self._stored((contract.CLUSTER_ID, contract.DIST)).join(
             rows.select(id_col), id_col, "left_semi"
         )
+        self._dbp_stored = stored
         fresh = assign_clusters(
             rows.join(stored.select(id_col), id_col, "left_anti"),
             centroids.vectors,
@@ -210,6 +229,8 @@ class IncrementalRun:
                 p95,
                 100 * (limit or 0),
             )
+        if self._dbp_stored is not None:  # rows DBP assigned (the others were stored)
+            self.facts["dbp_rows_assigned"] = assigned.count() - self._dbp_stored.count()
         return {
             "previous_dist_p95": p95,
             "added_rows_in_dbp": n,

@@ -184,6 +184,9 @@ def _publish(
         },
     )
     doc = manifest.build(spark, ctx.cfg, facts, [output.report for _, output in outputs])
+    if ctx.previous is not None and incremental.writes_over_previous(ctx.cfg, out.manifest_path):
+        kept = incremental.keep_previous_manifest(spark, ctx.previous, out.manifest_path)
+        doc["incremental"]["previous_manifest"] = kept  # the replaced run, by time travel
     if ctx.cfg.output.path:  # a report of the previous run must not sit beside this one
         remove_file(spark, f"{ctx.cfg.output.path.rstrip('/')}/{contract.REPORT_FILE}")
     manifest.write(spark, out.manifest_path, doc)  # the commit point: written last, atomically

@@ -37,7 +37,10 @@ def test_a_frozen_run_uses_and_records_the_earlier_centroids(
     before, after = s.table(a, "clusters"), s.table(full, "clusters")
     common = before.merge(after, on="cluster_id")
     assert len(common) == len(before)
-    assert all(np.array_equal(x, y) for x, y in zip(common["centroid_x"], common["centroid_y"]))
+    assert all(
+        np.array_equal(x, y)
+        for x, y in zip(common["centroid_x"], common["centroid_y"], strict=True)
+    )
 
 
 def test_mismatches_are_one_line_errors_naming_the_key(

@@ -11,6 +11,7 @@ from spark_prune import contract
 from spark_prune.config import ConfigError
 from spark_prune.config_loader import config_from_dict
 from spark_prune.incremental import quantile_upper_bound, resolve
+from spark_prune.runs import open_run
 from tests.incremental_fixture import Scenario
 
 
@@ -62,6 +63,9 @@ def test_deletes_by_change_data_feed_over_the_previous_location(
     version = s.b_manifest["outputs"][contract.DECISIONS]["delta_version"]
     old = s.table(s.d, contract.DECISIONS, version)
     pd.testing.assert_frame_equal(old, s.table(s.full_v1, contract.DECISIONS))
+    replaced = open_run(s.spark, facts["previous_manifest"])
+    assert replaced.run_id == s.b_manifest["run_id"]
+    assert replaced.table(contract.DECISIONS).count() == len(old)
 
 
 def test_resolve_freezes_both_k_means_to_the_previous_run() -> None:
