@@ -16,6 +16,7 @@ centroids (``*.kmeans.centroids_from``), and is computed as one:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,7 @@ from spark_prune.assign import assign_clusters
 from spark_prune.config import ConfigError, PipelineConfig
 from spark_prune.errors import UserError, first_line, is_spark_error
 from spark_prune.io import absolute_local_path
-from spark_prune.lake import DeltaLocation
+from spark_prune.lake import DeltaLocation, write_text
 from spark_prune.runs import OpenRun, manifest_path_for, open_run
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,10 @@ def keep_previous_manifest(spark: SparkSession, previous: IncrementalRun, manife
     """Before a run replaces the previous one's manifest: a copy of it beside, under
     ``_previous_runs/<run id>.json``, so ``open_run`` of that file still reads the replaced
     run (its tables at the versions it named, by time travel). Returns the copy's path."""
-    from spark_prune import manifest as manifests
-
     folder = manifest.rsplit("/", 1)[0]
     path = f"{folder}/{HISTORY_DIR}/{previous.previous.run_id}.json"
-    manifests.write(spark, path, previous.previous.manifest)
+    text = json.dumps(previous.previous.manifest, indent=2, sort_keys=True, default=str)
+    write_text(spark, path, text + "\n")
     return path
 
 

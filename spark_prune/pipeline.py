@@ -24,7 +24,7 @@ from spark_prune.lake import remove_file
 from spark_prune.lease import acquire, lease_dir
 from spark_prune.preflight import check_locations
 from spark_prune.resume import input_identity, run_stage, stage_keys
-from spark_prune.stages import REGISTRY, RunContext, Stage, StageOutput
+from spark_prune.stages import REGISTRY, RunContext, Stage, StageOutput, StoredSemDedup
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +43,15 @@ class RunResult:
 def run(
     spark: SparkSession,
     cfg: PipelineConfig,
-    semdedup_from: DataFrame | None = None,
+    semdedup_from: StoredSemDedup | None = None,
     registry: Sequence[Stage] = REGISTRY,
     fresh: bool = False,
 ) -> RunResult:
     """Run the enabled stages and write ``pruned``, ``decisions``, ``clusters``, manifest.
 
     ``semdedup_from``: stored ``id, semdedup_*`` columns of an earlier run over the same input
-    version; SemDeDup then re-applies ``semdedup.eps`` to them instead of recomputing
-    similarities (``spark-prune rethreshold``).
+    version (``rethreshold.stored_semdedup``); SemDeDup then re-applies ``semdedup.eps`` to
+    them instead of recomputing similarities (``spark-prune rethreshold``).
 
     One run at a time per output (``lease.py``); finished stages are checkpointed under
     ``<output>/_stages`` and a rerun resumes from them (``resume.py``) unless ``fresh``.

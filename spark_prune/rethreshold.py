@@ -1,7 +1,14 @@
-"""Re-apply another SemDeDup eps from stored ``semdedup_max_sim`` (no similarity recomputed)."""
+"""Re-apply another SemDeDup eps from stored ``semdedup_max_sim`` (no similarity recomputed).
+
+The stored values come from the previous run's SemDeDup checkpoint when it kept its checkpoints
+(``output.keep_checkpoints``) and the checkpoint's key matches that run's config and input
+version; otherwise from its ``decisions`` table at the version its manifest recorded. Both hold
+the same columns; the checkpoint is SemDeDup's own result, read without the other stages' rows.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,9 +16,15 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_prune import contract
+from spark_prune.checkpoints import Checkpoints
 from spark_prune.config import ConfigError, PipelineConfig
 from spark_prune.config_loader import apply_override, config_from_dict
+from spark_prune.resume import input_identity, stage_keys
 from spark_prune.runs import OpenRun
+from spark_prune.stages import REGISTRY, StoredSemDedup
+from spark_prune.stages.semdedup import SemDedupStage
+
+log = logging.getLogger(__name__)
 
 STORED_COLUMNS = (
     contract.SEMDEDUP_CLUSTER_ID,
@@ -37,10 +50,8 @@ def rethreshold_config(
             "embed.enabled: rethreshold of an embedding run: point input at the "
             "embeddings table instead"
         )
+    raw = _with_auto_k(raw)
     raw["semdedup"] = {**raw["semdedup"], "eps": eps}
-    kmeans = raw["semdedup"].get("kmeans") or {}
-    if kmeans.get("k") == 0:  # manifests written before `k: auto` spelt it 0
-        raw["semdedup"]["kmeans"] = {**kmeans, "k": "auto"}
     # a new location of its own: not the previous run's catalog schema or manifest file
     raw["output"] = {
         **raw["output"],
@@ -54,9 +65,43 @@ def rethreshold_config(
     return config_from_dict(raw)
 
 
-def stored_semdedup(previous: OpenRun, cfg: PipelineConfig) -> DataFrame:
+def stored_semdedup(previous: OpenRun, cfg: PipelineConfig) -> StoredSemDedup:
     """``id, semdedup_*`` of every row that went through SemDeDup in the previous run."""
-    decisions = previous.table(contract.DECISIONS)
-    return decisions.filter(F.col(contract.SEMDEDUP_CLUSTER_ID).isNotNull()).select(
-        cfg.input.id_column, *STORED_COLUMNS
-    )
+    found = _semdedup_checkpoint(previous)
+    if found is not None:
+        rows, source = found
+    else:
+        rows = previous.table(contract.DECISIONS)
+        version = previous.outputs[contract.DECISIONS].get("delta_version")
+        source = f"decisions of {previous.location} (version {version})"
+    log.info("rethreshold: stored SemDeDup similarities from %s", source)
+    seen = rows.filter(F.col(contract.SEMDEDUP_CLUSTER_ID).isNotNull())
+    return StoredSemDedup(seen.select(cfg.input.id_column, *STORED_COLUMNS), source)
+
+
+def _semdedup_checkpoint(previous: OpenRun) -> tuple[DataFrame, str] | None:
+    """The previous run's kept SemDeDup checkpoint, when its key is that run's SemDeDup key."""
+    prev_cfg = config_from_dict(_with_auto_k(dict(previous.manifest["config"])))
+    root = prev_cfg.output.path
+    if not root:
+        return None
+    if not previous.location.endswith(".json"):
+        root = previous.location  # a copied or moved run directory keeps its _stages beside it
+    version = previous.manifest["input"].get("delta_version")
+    extra = {"rethreshold": bool((previous.manifest.get("semdedup") or {}).get("reused_from"))}
+    enabled = [stage for stage in REGISTRY if stage.enabled(prev_cfg)]
+    keys = stage_keys(prev_cfg, enabled, input_identity(prev_cfg, version), extra)
+    store = Checkpoints(previous.spark, root, run_id=f"rethreshold of {previous.run_id}")
+    found = store.load(SemDedupStage.name, keys[SemDedupStage.name])
+    if found is None:
+        return None
+    return found.rows, f"SemDeDup checkpoint {store.location(SemDedupStage.name)}"
+
+
+def _with_auto_k(raw: dict[str, Any]) -> dict[str, Any]:
+    """Manifests written before ``k: auto`` spelt it 0."""
+    semdedup = dict(raw.get("semdedup") or {})
+    kmeans = semdedup.get("kmeans") or {}
+    if kmeans.get("k") == 0:
+        semdedup["kmeans"] = {**kmeans, "k": "auto"}
+    return {**raw, "semdedup": semdedup}

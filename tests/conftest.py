@@ -17,6 +17,7 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 from pyspark.sql import SparkSession
 
 from spark_prune.session import get_spark
+from tests.embed_fixtures import data_cache, offline_model
 from tests.helpers import DIM, N, embedding_rows, write_input
 
 TEST_CONF = {
@@ -26,6 +27,18 @@ TEST_CONF = {
     "spark.driver.memory": "3g",
     "spark.sql.warehouse.dir": "",  # filled in below
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With pytest-xdist (``-n``), fill the caches the workers share once, before they start:
+    Spark's Ivy cache (the Delta jars), the unpacked clip art, the offline model checkpoint."""
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    get_spark("spark_prune_warm_up", master="local[1]", conf={"spark.ui.enabled": "false"}).stop()
+    from spark_prune.demo.clipart import ensure_openclipart
+
+    ensure_openclipart(data_cache())
+    offline_model()
 
 
 @pytest.fixture(scope="session")

@@ -135,7 +135,8 @@ class Scenario:
         if version is not None:
             reader = reader.option("versionAsOf", version)
         frame = reader.load(info["location"]).toPandas()
-        return frame.sort_values("id").reset_index(drop=True)
+        order = "id" if "id" in frame.columns else "cluster_id"
+        return frame.sort_values(order).reset_index(drop=True)
 
 
 @pytest.fixture(scope="session")

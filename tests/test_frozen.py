@@ -1,14 +1,19 @@
-"""Frozen centroids: an earlier run's centroids instead of a k-means fit."""
+"""Frozen centroids: an earlier run's centroids instead of a k-means fit (the runs that use
+them are compared in test_incremental.py)."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
+from spark_prune import contract
 from spark_prune.config import ConfigError
-from spark_prune.frozen import FrozenCentroids, load_centroids
-from tests.incremental_fixture import BLOBS, DIM, Scenario
+from spark_prune.core.vectors import l2_normalize
+from spark_prune.frozen import FrozenCentroids, centroids_frame, load_centroids
 
 
 def test_dense_matrix_and_expected_sizes_follow_the_cluster_ids() -> None:
@@ -21,38 +26,34 @@ def test_dense_matrix_and_expected_sizes_follow_the_cluster_ids() -> None:
     assert frozen.describe()["method"] == "frozen" and frozen.describe()["k"] == 3
 
 
-def test_a_frozen_run_uses_and_records_the_earlier_centroids(
-    incremental_scenario: Scenario,
-) -> None:
-    s = incremental_scenario
-    a, full = s.a, s.full_v1
-    for section in (full.manifest["kmeans"]["dbp"], full.manifest["semdedup"]["kmeans"]):
-        assert section["method"] == "frozen" and section["centroids_from"] == s.path(a)
-        assert section["centroids_run_id"] == a.run_id and section["k"] == BLOBS
-    stored = s.table(a, "semdedup_clusters")
-    assert stored["cluster_id"].tolist() == list(range(BLOBS))
-    assert stored["size"].sum() == a.manifest["semdedup"]["rows"]
-    again = s.table(full, "semdedup_clusters")
-    assert np.array_equal(np.stack(again["centroid"]), np.stack(stored["centroid"]))
-    before, after = s.table(a, "clusters"), s.table(full, "clusters")
-    common = before.merge(after, on="cluster_id")
-    assert len(common) == len(before)
-    assert all(
-        np.array_equal(x, y)
-        for x, y in zip(common["centroid_x"], common["centroid_y"], strict=True)
-    )
+def stored_run(spark: SparkSession, root: Path, vectors: np.ndarray, ids: list[int]) -> str:
+    """A finished run as far as frozen centroids care: its manifest and a clusters table."""
+    sizes = {c: 10 * (c + 1) for c in ids}
+    table = centroids_frame(spark, np.array(ids), vectors, sizes)
+    table.write.format("delta").save(str(root / contract.CLUSTERS))
+    manifest = {"run_id": "r0", "kmeans": {"dbp": {"k": 4}},
+                "outputs": {contract.CLUSTERS: {"location": str(root / contract.CLUSTERS),
+                                                "delta_version": 0}}}  # fmt: skip
+    (root / contract.MANIFEST_FILE).write_text(json.dumps(manifest))
+    return str(root)
 
 
-def test_mismatches_are_one_line_errors_naming_the_key(
-    spark: SparkSession, incremental_scenario: Scenario
+def test_loads_the_stored_centroids_with_their_ids_and_source(
+    spark: SparkSession, tmp_path: Path
 ) -> None:
-    where = incremental_scenario.path(incremental_scenario.a)
+    vectors = l2_normalize(np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32))
+    where = stored_run(spark, tmp_path, vectors, [0, 1, 3])  # cluster 2 was empty
+    frozen = load_centroids(spark, where, "dbp", "dbp.kmeans.centroids_from", 5, 4)
+    assert frozen.ids.tolist() == [0, 1, 3] and frozen.k == 4
+    assert np.array_equal(frozen.vectors, vectors) and frozen.sizes.tolist() == [10, 20, 40]
+    assert frozen.describe()["centroids_run_id"] == "r0"
+    assert frozen.describe()["centroids_delta_version"] == 0
     key = "dbp.kmeans.centroids_from"
-    with pytest.raises(ConfigError, match=r"^dbp.kmeans.centroids_from: .*8-dimensional.* 5 "):
-        load_centroids(spark, where, "dbp", key, 5, None)
-    with pytest.raises(ConfigError, match=r"set dbp.kmeans.k=6$"):
-        load_centroids(spark, where, "dbp", key, DIM, 7)
-    with pytest.raises(ConfigError, match=r"^semdedup.kmeans.centroids_from: .*does not exist"):
-        load_centroids(spark, where + "-nowhere", "semdedup", "semdedup.kmeans.centroids_from",
-                       DIM, None)  # fmt: skip
-    assert "\n" not in str(ConfigError(f"{key}: x"))
+    with pytest.raises(ConfigError, match=r"^dbp.kmeans.centroids_from: .*5-dimensional.* 6 "):
+        load_centroids(spark, where, "dbp", key, 6, None)
+    with pytest.raises(ConfigError, match=r"set dbp.kmeans.k=4$"):
+        load_centroids(spark, where, "dbp", key, 5, 7)
+    with pytest.raises(ConfigError, match=r"^semdedup.kmeans.centroids_from: .*no semdedup_clus"):
+        load_centroids(spark, where, "semdedup", "semdedup.kmeans.centroids_from", 5, None)
+    with pytest.raises(ConfigError, match=r"^dbp.kmeans.centroids_from: .*does not exist"):
+        load_centroids(spark, where + "-nowhere", "dbp", key, 5, None)

@@ -12,12 +12,32 @@ from spark_prune.config import ConfigError
 from spark_prune.config_loader import config_from_dict
 from spark_prune.incremental import quantile_upper_bound, resolve
 from spark_prune.runs import open_run
-from tests.incremental_fixture import Scenario
+from tests.incremental_fixture import BLOBS, Scenario
 
 
 def same(s: Scenario, incremental, full) -> None:  # type: ignore[no-untyped-def]
     for name in (contract.DECISIONS, contract.PRUNED):
         pd.testing.assert_frame_equal(s.table(incremental, name), s.table(full, name))
+
+
+def test_a_frozen_run_uses_and_records_the_earlier_centroids(
+    incremental_scenario: Scenario,
+) -> None:
+    s = incremental_scenario
+    a, full = s.a, s.full_v1
+    for section in (full.manifest["kmeans"]["dbp"], full.manifest["semdedup"]["kmeans"]):
+        assert section["method"] == "frozen" and section["centroids_from"] == s.path(a)
+        assert section["centroids_run_id"] == a.run_id and section["k"] == BLOBS
+    stored = s.table(a, contract.SEMDEDUP_CLUSTERS).sort_values("cluster_id")
+    assert stored["cluster_id"].tolist() == list(range(BLOBS))
+    assert stored["size"].sum() == a.manifest["semdedup"]["rows"]
+    again = s.table(full, contract.SEMDEDUP_CLUSTERS).sort_values("cluster_id")
+    assert np.array_equal(np.stack(again["centroid"]), np.stack(stored["centroid"]))
+    before, after = s.table(a, contract.CLUSTERS), s.table(full, contract.CLUSTERS)
+    common = before.merge(after, on="cluster_id")
+    assert len(common) == len(before)
+    pairs = zip(common["centroid_x"], common["centroid_y"], strict=True)
+    assert all(np.array_equal(x, y) for x, y in pairs)
 
 
 def test_appends_equal_a_full_run_with_frozen_centroids(incremental_scenario: Scenario) -> None:

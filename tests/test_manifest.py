@@ -33,7 +33,7 @@ def test_reports_fill_their_sections(spark: SparkSession, tmp_path: Path) -> Non
     doc = manifest.build(spark, cfg, facts, reports)
     assert doc["input"]["embedding_dim"] == 8 and doc["input"]["delta_version"] == 3
     assert doc["input"]["path"] == "/lake/in"  # merged into, not replaced
-    assert doc["semdedup"] == {"reused_from_previous_run": True, "eps": 0.1}
+    assert doc["semdedup"] == {"reused_from_previous_run": True, "reused_from": None, "eps": 0.1}
     assert doc["kmeans"] == {"dbp": {"k": 6}, "dbp_empty_clusters": 1}
     assert doc["dbp"] == {"rows_in": 5, "target": 4}
     assert [s["stage"] for s in doc["stages"]] == ["validate", "semdedup", "clip_filter", "dbp"]

@@ -50,7 +50,8 @@ def test_rethreshold_reads_a_manifest_that_spelt_auto_k_as_zero() -> None:
 def test_semdedup_then_dbp_and_rethreshold(spark: SparkSession, tmp_path: Path) -> None:
     ids, x = with_near_duplicates(600, 16, seed=4)
     path = write_input(spark, tmp_path / "in", ids, x, partitions=3)
-    first = run(spark, make_config(path, str(tmp_path / "eps002"), semdedup=SEMDEDUP))
+    kept = {"path": str(tmp_path / "eps002"), "keep_checkpoints": True}
+    first = run(spark, make_config(path, "", semdedup=SEMDEDUP, output=kept))
     counts = first.counts
     assert first.manifest["config"]["semdedup"]["kmeans"]["k"] == "auto"
     assert first.manifest["semdedup"]["k"] == 8  # resolved: ceil(800 rows / 100 per cluster)
@@ -91,6 +92,9 @@ def test_semdedup_then_dbp_and_rethreshold(spark: SparkSession, tmp_path: Path) 
     assert fresh.counts["semdedup"] > counts["semdedup"]
     doc = json.loads((tmp_path / "rethresholded" / "manifest.json").read_text())
     assert doc["semdedup"]["reused_from_previous_run"] and doc["config"]["semdedup"]["eps"] == 0.1
+    # the first run kept its checkpoints: rethreshold read SemDeDup's own checkpoint
+    checkpoint = tmp_path / "eps002" / "_stages" / "semdedup"
+    assert doc["semdedup"]["reused_from"] == f"SemDeDup checkpoint {checkpoint}"
     assert doc["input"]["delta_version"] == first.manifest["input"]["delta_version"]
 
 
@@ -108,6 +112,7 @@ def test_rethreshold_and_sql_find_a_run_by_its_own_manifest_path(
     assert main(["rethreshold", "--run", str(manifest_path), *new_eps]) == 0
     again = json.loads((tmp_path / "again" / "manifest.json").read_text())
     assert again["semdedup"]["reused_from_previous_run"]
+    assert again["semdedup"]["reused_from"].startswith(f"decisions of {manifest_path}")
     assert again["counts"]["semdedup"] >= first.counts["semdedup"]
     capsys.readouterr()
     assert (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -87,7 +88,8 @@ def _unpack_package(target: Path) -> None:
                 f"{SYSTEM_DIR} (or <cache>/openclipart/{PNG_SUBDIR}) holds the PNGs"
             )
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(target.name + ".partial")
+    # a staging directory per process: concurrent callers (parallel test workers) never share one
+    staging = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     with tempfile.TemporaryDirectory() as tmp:
         log.info("downloading %s with apt-get (about 131 MB) ...", PACKAGE)
@@ -96,6 +98,9 @@ def _unpack_package(target: Path) -> None:
         if not debs:
             raise RuntimeError(f"apt-get download {PACKAGE} produced no .deb in {tmp}")
         _run(["dpkg", "-x", str(debs[-1]), str(staging)])
+    if _has_pngs(target / PNG_SUBDIR):  # another process finished first: keep its copy
+        shutil.rmtree(staging, ignore_errors=True)
+        return
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
 

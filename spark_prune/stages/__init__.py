@@ -12,6 +12,7 @@ from spark_prune.stages.base import (
     Stage,
     StageOutput,
     StageReport,
+    StoredSemDedup,
 )
 from spark_prune.stages.clip_filter import ClipFilterStage
 from spark_prune.stages.dbp import DBPStage
@@ -34,4 +35,5 @@ __all__ = [
     "Stage",
     "StageOutput",
     "StageReport",
+    "StoredSemDedup",
 ]

@@ -89,6 +89,15 @@ class Stage(Protocol):
     def run(self, ctx: RunContext, rows: DataFrame) -> StageOutput: ...
 
 
+@dataclass(frozen=True)
+class StoredSemDedup:
+    """An earlier run's SemDeDup columns (``id, semdedup_*`` of every row SemDeDup saw), which
+    ``rethreshold`` re-applies a new eps to, and where they were read (for the log/manifest)."""
+
+    rows: DataFrame
+    source: str
+
+
 @dataclass
 class RunContext:
     """What every stage of one run shares: the session, the config and run-wide facts."""
@@ -100,7 +109,7 @@ class RunContext:
     embedding_dim: int | None = None
     rows_read: int | None = None
     input_version: int | None = None  # the Delta version read (None for Parquet)
-    stored_semdedup: DataFrame | None = None  # rethreshold: an earlier run's similarities
+    stored_semdedup: StoredSemDedup | None = None  # rethreshold: an earlier run's similarities
     previous: IncrementalRun | None = None  # incremental: the previous run and the changes
     timings: dict[str, float] = field(default_factory=dict)
     cached: list[DataFrame] = field(default_factory=list)

@@ -29,11 +29,13 @@ if TYPE_CHECKING:
 class SemDedupReport(StageReport):
     eps: float = 0.0
     reused_from_previous_run: bool = False
+    reused_from: str | None = None  # the checkpoint or decisions table the values came from
     facts: Mapping[str, Any] = field(default_factory=dict)  # k-means, cost estimate, sizes
 
     def manifest_entries(self) -> Mapping[str, Any]:
         if self.reused_from_previous_run:
-            return {"semdedup": {"reused_from_previous_run": True, "eps": self.eps}}
+            reused = {"reused_from_previous_run": True, "reused_from": self.reused_from}
+            return {"semdedup": {**reused, "eps": self.eps}}
         return {"semdedup": dict(self.facts)}
 
 
@@ -66,8 +68,10 @@ class SemDedupStage:
         report = SemDedupReport(self.name, rows_in=n_valid, eps=cfg.eps)
         tables = {}
         if ctx.stored_semdedup is not None:
-            result = ctx.persist(rows.select(id_col).join(ctx.stored_semdedup, id_col, "left"))
+            stored = ctx.stored_semdedup.rows
+            result = ctx.persist(rows.select(id_col).join(stored, id_col, "left"))
             report.reused_from_previous_run = True
+            report.reused_from = ctx.stored_semdedup.source
         elif n_valid == 0:
             result, report.facts = semdedup(rows, cfg, id_col, ctx.emb_col, ctx.dim, n_valid)
         else:
