@@ -15,8 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
 from spark_prune.config import PipelineConfig
 from spark_prune.errors import InfeasibleTargetError, InputError, OutputError
@@ -93,16 +92,6 @@ def _check_apart(input_path: str, input_format: str, output_path: str) -> None:
             f"output.path {output_path!r} overlaps input.path {input_path!r}; write the run "
             f"somewhere outside the input table"
         )
-
-
-def row_counts(base: DataFrame, detail_col: str) -> tuple[int, int]:
-    """(rows, valid rows) in one pass: valid = no ``detail_col`` reason."""
-    row = base.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.count(F.when(F.col(detail_col).isNull(), F.lit(1))).alias("valid"),
-    ).first()
-    assert row is not None
-    return int(row["rows"]), int(row["valid"])
 
 
 def check_rows(cfg: PipelineConfig, rows: int, valid: int, version: int | None) -> None:

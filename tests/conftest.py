@@ -17,8 +17,10 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 from pyspark.sql import SparkSession
 
 from spark_prune.session import get_spark
-from tests.embed_fixtures import data_cache, offline_model
+from tests.embed_fixtures import data_cache, offline_checkpoint, offline_model, photo_variants
 from tests.helpers import DIM, N, embedding_rows, write_input
+from tests.incremental_fixture import Scenario
+from tests.shard_fixtures import Layout, clip_retrieval_dir, datacomp_dir
 
 TEST_CONF = {
     "spark.sql.shuffle.partitions": "4",
@@ -72,4 +74,35 @@ def input_path(
     return write_input(spark, tmp_path_factory.mktemp("in") / "table", ids, x, partitions=3)
 
 
-from tests.incremental_fixture import incremental_scenario  # noqa: E402, F401  (session fixture)
+@pytest.fixture(scope="session")
+def datacomp(tmp_path_factory: pytest.TempPathFactory) -> Layout:
+    """A DataComp metadata directory of 3 shards (tests.shard_fixtures), made once."""
+    return datacomp_dir(tmp_path_factory.mktemp("datacomp") / "metadata")
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Layout:
+    """A clip-retrieval output directory of 2 shards (tests.shard_fixtures), made once."""
+    return clip_retrieval_dir(tmp_path_factory.mktemp("clip_retrieval") / "laion")
+
+
+@pytest.fixture(scope="session")
+def checkpoint() -> Path:
+    """The offline open_clip checkpoint (tests.embed_fixtures), built once and cached; a test
+    that takes it is skipped where torch or open_clip is not installed."""
+    pytest.importorskip("torch")
+    pytest.importorskip("open_clip")
+    return offline_checkpoint()
+
+
+@pytest.fixture(scope="session")
+def variants() -> list[tuple[str, str, bytes]]:
+    """The real sample photos, flipped and resized (tests.embed_fixtures.photo_variants)."""
+    return photo_variants()
+
+
+@pytest.fixture(scope="session")
+def incremental_scenario(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    """A small input with four Delta versions and the runs over it (tests.incremental_fixture),
+    each run made at most once, when a test first asks for it."""
+    return Scenario(spark, tmp_path_factory.mktemp("incremental"))

@@ -108,3 +108,19 @@ CAPTIONS = {
     "china": "an old chinese temple with a pagoda roof",
     "flower": "a close-up photo of a pink flower",
 }
+
+PHOTO_SCHEMA = "id long, name string, image binary, caption string"
+
+
+def photo_frame(spark: Any, variants: list[tuple[str, str, bytes]]) -> Any:
+    """``variants`` (``photo_variants()``) as rows: id, name, image bytes, the family's caption."""
+    rows = [(i, name, data, CAPTIONS[family]) for i, (name, family, data) in enumerate(variants)]
+    return spark.createDataFrame(rows, PHOTO_SCHEMA)
+
+
+def vectors(df: Any, column: str = "image_emb") -> dict[int, np.ndarray | None]:
+    """``column`` of a (small) embedded frame by id, as float32 arrays."""
+    return {
+        r["id"]: None if r[column] is None else np.asarray(r[column], dtype=np.float32)
+        for r in df.select("id", column).collect()
+    }

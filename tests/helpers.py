@@ -71,6 +71,17 @@ def tricky_cluster(seed: int, n: int, d: int) -> np.ndarray:
     return x
 
 
+def dup_heavy(seed: int, n: int, d: int) -> np.ndarray:
+    """Random rows with runs of exact copies and near ties: many equal stored similarities."""
+    rng = np.random.default_rng(seed)
+    x = l2_normalize(rng.standard_normal((n, d)).astype(np.float32))
+    x[n // 3 : n // 2] = x[2]  # a long run of identical rows: each ties with all before it
+    x[n - 40 : n - 20] = x[5]
+    x[n - 20 :] = l2_normalize(x[7] + 1e-6 * rng.standard_normal((20, d)).astype(np.float32))
+    x[n // 2 : n // 2 + 30 : 3] = x[n // 2 - 1]
+    return x
+
+
 # The standard pipeline input (the session-scoped ``data``/``input_path`` fixtures in conftest)
 N, DIM, K = 1500, 16, 6
 

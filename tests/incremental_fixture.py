@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -137,8 +136,3 @@ class Scenario:
         frame = reader.load(info["location"]).toPandas()
         order = "id" if "id" in frame.columns else "cluster_id"
         return frame.sort_values(order).reset_index(drop=True)
-
-
-@pytest.fixture(scope="session")
-def incremental_scenario(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
-    return Scenario(spark, tmp_path_factory.mktemp("incremental"))

@@ -28,6 +28,11 @@ class Layout:
     shard_rows: list[int]
 
 
+def input_config(layout: Layout, fmt: str, **extra: object) -> dict[str, object]:
+    """The ``input`` section reading ``layout`` as ``fmt``."""
+    return {"path": str(layout.path), "format": fmt, **extra}
+
+
 def clustered(n: int, dim: int, rng: np.random.Generator, k: int = 4) -> np.ndarray:
     """Unit rows around k random centres (so k-means has something to find)."""
     centres = rng.standard_normal((k, dim))

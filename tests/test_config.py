@@ -66,3 +66,10 @@ def test_semdedup_kmeans_resolves_to_the_kmeans_it_fits() -> None:
     cfg = SemDedupConfig(kmeans=SemDedupKMeansConfig(seed=9, sample_size=50))
     fitted = cfg.kmeans.with_k(12)
     assert fitted == KMeansConfig(k=12, iterations=20, seed=9, sample_size=50)
+
+
+def test_embedding_key_only_for_sharded_inputs() -> None:
+    with pytest.raises(ConfigError, match=r"input.embedding_key: must be one of"):
+        load_config(overrides=[*MINIMAL, "input.format=datacomp", "input.embedding_key=l14"])
+    with pytest.raises(ConfigError, match=r"input.embedding_key: only applies"):
+        load_config(overrides=[*MINIMAL, "input.embedding_key=img_emb"])

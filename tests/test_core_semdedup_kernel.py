@@ -7,9 +7,14 @@ import numpy as np
 import pytest
 
 from spark_prune.core.ordering import order_within_cluster
-from spark_prune.core.semdedup_kernel import dedup_cluster, max_similarity_to_earlier, removed_mask
+from spark_prune.core.semdedup_kernel import (
+    dedup_cluster,
+    max_similarity_to_columns,
+    max_similarity_to_earlier,
+    removed_mask,
+)
 from spark_prune.core.vectors import l2_normalize
-from tests.helpers import near_copies, tricky_cluster, unit
+from tests.helpers import dup_heavy, near_copies, tricky_cluster, unit
 from tests.reference import brute_force
 
 
@@ -90,3 +95,19 @@ def test_dedup_cluster_answers_in_input_order() -> None:
     ref_best, ref_partner = brute_force(l2_normalize(x[perm]))
     np.testing.assert_array_equal(max_sim[perm], ref_best)
     np.testing.assert_array_equal(partner[perm], np.where(ref_partner < 0, -1, perm[ref_partner]))
+
+
+def test_rectangle_matches_the_triangle() -> None:
+    x = dup_heavy(3, 200, 10)
+    best, partner = max_similarity_to_earlier(x, 16)
+    # rows 128.. against columns 0..127 only: the triangle's maximum where it lies there
+    sim, arg = max_similarity_to_columns(x, 128, 16)
+    full = (x[128:].astype(np.float64) @ x[:128].astype(np.float64).T).astype(np.float32)
+    np.testing.assert_array_equal(sim, full.max(axis=1))
+    np.testing.assert_array_equal(arg, full.argmax(axis=1))  # the first maximum
+    inside = partner[128:] < 128
+    np.testing.assert_array_equal(
+        arg[inside & (sim == best[128:])], partner[128:][inside & (sim == best[128:])]
+    )
+    empty = max_similarity_to_columns(x[:5], 0, 16)
+    assert empty[0].tolist() == [-np.inf] * 5 and empty[1].tolist() == [-1] * 5

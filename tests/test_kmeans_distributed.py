@@ -1,15 +1,13 @@
 """Distributed spherical Lloyd on Spark: a plain numpy Lloyd reference, partition-independence
-bit for bit, and the ``auto`` choice."""
+bit for bit."""
 
 from __future__ import annotations
-
-import logging
 
 import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_prune.clustering import choose_method, fit_kmeans_sized
+from spark_prune.clustering import fit_kmeans_sized
 from spark_prune.config import KMeansConfig
 from spark_prune.core.vectors import l2_normalize
 from spark_prune.order_columns import hash_key
@@ -46,17 +44,3 @@ def test_distributed_matches_numpy_and_ignores_partitioning(spark: SparkSession)
     np.testing.assert_allclose(km.centroids, expected, atol=1e-6)
     label = (unit @ km.centroids.T).argmax(axis=1)
     assert np.bincount(label, minlength=5).tolist() == sizes.round().astype(int).tolist()
-
-
-def test_auto_goes_distributed_only_when_the_driver_work_is_too_big(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    cfg = KMeansConfig(k=100, method="auto", driver_max_work=100 * 25_600)
-    with caplog.at_level(logging.INFO, logger="spark_prune.kmeans"):
-        assert choose_method(cfg, 1_000_000) == "driver"  # 100 x 25,600 sample rows: the limit
-        assert choose_method(cfg, 1_000_000, "semdedup k-means") == "driver"
-        big = KMeansConfig(k=101, method="auto", driver_max_work=100 * 25_600)
-        assert choose_method(big, 1_000_000) == "distributed"
-    assert "k 101 x sample rows 25856" in caplog.text and "-> distributed" in caplog.text
-    assert choose_method(KMeansConfig(method="distributed"), 10) == "distributed"
-    assert choose_method(KMeansConfig(k=10**6, method="driver"), 10**9) == "driver"

@@ -10,32 +10,6 @@ import spark_prune
 PACKAGE = Path(spark_prune.__file__).parent
 TESTS = Path(__file__).parent
 
-# Modules still without their own test module (covered only through other tests). The list may
-# only shrink: adding tests/test_<name>.py for one of them makes test_gap_list_is_current fail
-# until it is removed here.
-NOT_YET_MIRRORED = {
-    "clustering",
-    "core.lloyd",  # tested in test_lloyd.py (to be renamed test_core_lloyd.py)
-    "core.semdedup_split",  # tested with semdedup_split.py in test_semdedup_split.py
-    "contract",
-    "demo.__main__",
-    "demo.synthetic",
-    "embed.batch",
-    "embed.models",
-    "embed.stage",
-    "stages.dbp",
-    "stages.embed",
-    "stages.semdedup",
-    # tested through their public entry points, in the modules named
-    "formats.clip_retrieval",  # test_formats.py
-    "formats.datacomp",  # test_formats.py
-    "formats.errors",  # test_formats.py
-    "formats.reader",  # test_formats.py
-    "formats.shards",  # test_formats.py
-    "preflight",  # test_errors.py
-    "sql_guard",  # test_errors.py
-}
-
 
 def test_module_name(name: str = "core.quotas") -> None:
     assert expected_test(name) == "test_core_quotas.py"
@@ -69,8 +43,4 @@ def missing() -> set[str]:
 
 
 def test_every_module_has_a_test_module() -> None:
-    assert missing() - NOT_YET_MIRRORED == set()
-
-
-def test_gap_list_is_current() -> None:
-    assert NOT_YET_MIRRORED - missing() == set()
+    assert missing() == set()
