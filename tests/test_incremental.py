@@ -99,6 +99,10 @@ def test_resolve_freezes_both_k_means_to_the_previous_run() -> None:
         resolve(config_from_dict(raw))
     with pytest.raises(ConfigError, match=r"^incremental.refit_above: "):
         config_from_dict({**raw, "incremental": {"refit_above": 1.5}})
+    del raw["dbp"]
+    raw["semdedup"] = {"enabled": True, "border_margin": 0.02}
+    with pytest.raises(ConfigError, match=r"^semdedup.border_margin: incremental runs"):
+        resolve(config_from_dict(raw))
 
 
 def test_quantile_matches_numpy_to_the_bucket(spark: SparkSession) -> None:
