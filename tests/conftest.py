@@ -41,7 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from spark_prune.demo.clipart import ensure_openclipart
 
     ensure_openclipart(data_cache())
-    from spark_prune.fashion_mnist import ensure_fashion_mnist
+    from spark_prune.demo.fashion_mnist import ensure_fashion_mnist
 
     ensure_fashion_mnist(data_cache())
     offline_model()

@@ -37,9 +37,11 @@ def test_model_loads_once_per_python_worker(
     assert df.rdd.getNumPartitions() == partitions
     out, _ = embed(spark, df, embed_config(link, batch_size=2, text_column=None), "id")
     assert out.filter("image_emb IS NOT NULL").count() == 2 * len(variants)
-    loads = list((tmp_path / "loads").iterdir())
-    cores = spark.sparkContext.defaultParallelism
-    assert 1 <= len(loads) <= min(cores, 2) < partitions, loads
+    loads = sorted(p.name for p in (tmp_path / "loads").iterdir())  # load-<pid>-<random>
+    pids = [name.split("-")[1] for name in loads]
+    # once per Python worker process (a busy machine may start more workers than cores),
+    # never once per partition or batch
+    assert len(set(pids)) == len(pids) and 1 <= len(loads) < partitions, loads
 
 
 def test_fp16_on_cpu_falls_back_to_fp32_with_a_warning(

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from spark_prune.cli import main
 from spark_prune.config import ConfigError
 from spark_prune.config_loader import config_from_dict
+from spark_prune.demo.fashion_mnist import build_fashion_mnist_table
 from spark_prune.errors import InputError
 from spark_prune.evaluate import (
     FULL,
@@ -29,7 +30,6 @@ from spark_prune.evaluate import (
     split_rows,
     strategy_config,
 )
-from spark_prune.fashion_mnist import build_fashion_mnist_table
 from spark_prune.pipeline import run
 from spark_prune.report import evaluation_section, write_report
 from tests.embed_fixtures import data_cache

@@ -35,7 +35,7 @@ def test_reports_fill_their_sections(spark: SparkSession, tmp_path: Path) -> Non
     assert doc["input"]["path"] == "/lake/in"  # merged into, not replaced
     assert doc["semdedup"] == {"reused_from_previous_run": True, "reused_from": None, "eps": 0.1}
     assert doc["kmeans"] == {"dbp": {"k": 6}, "dbp_empty_clusters": 1}
-    assert doc["dbp"] == {"rows_in": 5, "target": 4}
+    assert doc["dbp"] == {"rows_in": 5, "target": 4, "hierarchy": None}
     assert [s["stage"] for s in doc["stages"]] == ["validate", "semdedup", "clip_filter", "dbp"]
     assert doc["stages"][3] == {
         "stage": "dbp",

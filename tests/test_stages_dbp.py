@@ -49,6 +49,6 @@ def test_a_tiny_run(spark: SparkSession) -> None:
     report = out.report
     assert (report.rows_in, report.target, report.stage) == (60, 30, "dbp")
     entries = report.manifest_entries()
-    assert entries["dbp"] == {"rows_in": 60, "target": 30}
+    assert entries["dbp"] == {"rows_in": 60, "target": 30, "hierarchy": None}  # not hierarchical
     assert entries["kmeans"]["dbp"]["k"] == 3
     assert entries["kmeans"]["dbp_empty_clusters"] == 3 - len(clusters)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spark_prune.fashion_mnist import (
+from spark_prune.demo.fashion_mnist import (
     embed_pixels,
     ensure_fashion_mnist,
     load_split,

@@ -144,7 +144,7 @@ def build_fashion_mnist_table(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m spark_prune.fashion_mnist --rows N --out PATH``: write the fixture table."""
+    """``python -m spark_prune.demo.fashion_mnist --rows N --out PATH``: write the fixture table."""
     import argparse
     import json
 
