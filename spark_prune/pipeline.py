@@ -23,7 +23,7 @@ from spark_prune.io import InputRead, OutputLocation, open_input, with_absolute_
 from spark_prune.lake import remove_file
 from spark_prune.lease import acquire, lease_dir
 from spark_prune.preflight import check_locations
-from spark_prune.resume import input_identity, run_stage, stage_keys
+from spark_prune.resume import run_keys, run_stage
 from spark_prune.stages import REGISTRY, RunContext, Stage, StageOutput, StoredSemDedup
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,7 @@ def _run_locked(
         with ctx.timed("incremental.diff"):
             ctx.previous = incremental.prepare(spark, cfg, source.frame, version, ctx.persist)
     store = Checkpoints(spark, cfg.output.path, ctx.run_id, fresh) if cfg.output.path else None
-    rethreshold = ctx.stored_semdedup is not None
-    keys = stage_keys(cfg, enabled, input_identity(cfg, version), {"rethreshold": rethreshold})
+    keys = run_keys(cfg, enabled, version, rethreshold=ctx.stored_semdedup is not None)
     outputs = _run_stages(ctx, enabled, source.frame, store, keys)
     full_rows = source.frame
     for _, output in outputs:

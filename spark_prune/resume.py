@@ -49,6 +49,14 @@ def stage_keys(
     return keys
 
 
+def run_keys(
+    cfg: PipelineConfig, enabled: Sequence[Stage], version: int | None, rethreshold: bool
+) -> dict[str, str]:
+    """The stage keys of a run of ``cfg`` over input ``version``: what a rerun, and
+    ``rethreshold`` looking for a run's kept SemDeDup checkpoint, must compute identically."""
+    return stage_keys(cfg, enabled, input_identity(cfg, version), {"rethreshold": rethreshold})
+
+
 def run_stage(
     ctx: RunContext, stage: Stage, rows: DataFrame, store: Checkpoints | None, key: str
 ) -> StageOutput:

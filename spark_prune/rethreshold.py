@@ -19,7 +19,7 @@ from spark_prune import contract
 from spark_prune.checkpoints import Checkpoints
 from spark_prune.config import ConfigError, PipelineConfig
 from spark_prune.config_loader import apply_override, config_from_dict
-from spark_prune.resume import input_identity, stage_keys
+from spark_prune.resume import run_keys
 from spark_prune.runs import OpenRun
 from spark_prune.stages import REGISTRY, StoredSemDedup
 from spark_prune.stages.semdedup import SemDedupStage
@@ -88,9 +88,11 @@ def _semdedup_checkpoint(previous: OpenRun) -> tuple[DataFrame, str] | None:
     if not previous.location.endswith(".json"):
         root = previous.location  # a copied or moved run directory keeps its _stages beside it
     version = previous.manifest["input"].get("delta_version")
-    extra = {"rethreshold": bool((previous.manifest.get("semdedup") or {}).get("reused_from"))}
+    was_rethreshold = bool(
+        (previous.manifest.get("semdedup") or {}).get("reused_from_previous_run")
+    )
     enabled = [stage for stage in REGISTRY if stage.enabled(prev_cfg)]
-    keys = stage_keys(prev_cfg, enabled, input_identity(prev_cfg, version), extra)
+    keys = run_keys(prev_cfg, enabled, version, was_rethreshold)
     store = Checkpoints(previous.spark, root, run_id=f"rethreshold of {previous.run_id}")
     found = store.load(SemDedupStage.name, keys[SemDedupStage.name])
     if found is None:
