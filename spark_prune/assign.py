@@ -24,6 +24,7 @@ def assign_clusters(
     passthrough: Sequence[str] = (),
     embedding_bytes_col: str | None = None,
     second_cols: tuple[str, str] | None = None,
+    cluster_ids: np.ndarray | None = None,
 ) -> DataFrame:
     """Rows of ``df`` (valid embeddings only) -> ``id, passthrough..., [bytes], cluster_id, dist``.
 
@@ -33,6 +34,8 @@ def assign_clusters(
     (SemDeDup's ``border_margin``).
     The centroid matrix travels inside the function's closure (fine up to tens of MB and it
     works on Spark Connect, where broadcast variables do not exist).
+    ``cluster_ids``: the id of each centroid row (frozen centroids of an earlier run, where
+    clusters that were empty are absent); default: the row index.
     """
     centroids = np.ascontiguousarray(centroids, dtype=np.float32)
     source = df.select(*dict.fromkeys([id_col, *passthrough, emb_col]))
@@ -51,6 +54,7 @@ def assign_clusters(
         ]
     schema = T.StructType(fields)
     large = _large_binary(df) if embedding_bytes_col else False
+    id_map = None if cluster_ids is None else np.asarray(cluster_ids, dtype=np.int32)
 
     def assign_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -58,8 +62,12 @@ def assign_clusters(
             unit = l2_normalize(x)
             if second_cols:
                 cluster, dist, runner, runner_dist = two_nearest_centroids(unit, centroids)
+                if id_map is not None:  # -1 (one centroid: no second) stays -1
+                    runner = np.where(runner < 0, runner, id_map[np.maximum(runner, 0)])
             else:
                 cluster, dist = nearest_centroids(unit, centroids)
+            if id_map is not None:
+                cluster = id_map[cluster]
             columns = [batch.column(c) for c in keep]
             if embedding_bytes_col:
                 columns.append(matrix_to_binary(x, large))

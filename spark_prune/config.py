@@ -127,6 +127,7 @@ class KMeansConfig:
     max_points_per_centroid: int = 256
     method: KMeansMethod = "driver"
     driver_max_work: int = 2_000_000_000
+    centroids_from: str | None = None  # an earlier run (output path or manifest): no fit
 
     def validate(self, key: str) -> None:
         _check(self.k >= 1, f"{key}.k", f"must be >= 1, got {self.k}")
@@ -145,6 +146,11 @@ class KMeansConfig:
             self.sample_size is None or self.sample_size >= 1, f"{key}.sample_size", "must be >= 1"
         )
         _check(self.max_points_per_centroid >= 1, f"{key}.max_points_per_centroid", "must be >= 1")
+        _check(
+            self.centroids_from is None or bool(self.centroids_from.strip()),
+            f"{key}.centroids_from",
+            "must not be empty (null = fit k-means)",
+        )
 
 
 @dataclass(frozen=True)
@@ -199,6 +205,7 @@ class SemDedupKMeansConfig:
     max_points_per_centroid: int = 256
     method: KMeansMethod = "driver"
     driver_max_work: int = 2_000_000_000
+    centroids_from: str | None = None  # an earlier run (output path or manifest): no fit
 
     def validate(self, key: str) -> None:
         _check(
@@ -344,6 +351,29 @@ class TrackingConfig:
 
 
 @dataclass(frozen=True)
+class IncrementalConfig:
+    """An incremental run: only the rows added to / deleted from the input since the version
+    ``previous_run`` read are assigned and deduplicated; both k-means are frozen to its
+    centroids. ``refit_above``: warn when more than this share of the added rows lie beyond
+    the previous rows' 95th percentile of DBP distance (a full refit is due)."""
+
+    previous_run: str | None = None
+    refit_above: float | None = 0.2
+
+    def validate(self, key: str) -> None:
+        _check(
+            self.previous_run is None or bool(self.previous_run.strip()),
+            f"{key}.previous_run",
+            "must not be empty (null = a full run)",
+        )
+        _check(
+            self.refit_above is None or 0 <= self.refit_above <= 1,
+            f"{key}.refit_above",
+            f"must be a share in [0, 1], got {self.refit_above}",
+        )
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """The whole run: embed -> SemDeDup -> CLIP-score filter -> DBP -> write."""
 
@@ -356,6 +386,7 @@ class PipelineConfig:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    incremental: IncrementalConfig = field(default_factory=IncrementalConfig)
     run_id: str | None = None
 
     def validate(self, key: str = "") -> None:

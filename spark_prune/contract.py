@@ -12,7 +12,8 @@ from pyspark.sql import types as T
 PRUNED = "pruned"
 DECISIONS = "decisions"
 CLUSTERS = "clusters"
-TABLES = (PRUNED, DECISIONS, CLUSTERS)
+SEMDEDUP_CLUSTERS = "semdedup_clusters"  # SemDeDup's k centroids, so later runs can freeze them
+TABLES = (PRUNED, DECISIONS, CLUSTERS, SEMDEDUP_CLUSTERS)
 EMBEDDINGS = "embeddings"  # the default embeddings cache table under the output
 MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "report.html"
@@ -71,3 +72,13 @@ CLUSTERS_SCHEMA = T.StructType(
     ]
 )
 CLUSTER_COLUMNS = tuple(CLUSTERS_SCHEMA.fieldNames())
+
+# ---------------------------------------------------------------- semdedup_clusters table
+CENTROID = "centroid"
+SEMDEDUP_CLUSTERS_SCHEMA = T.StructType(
+    [
+        T.StructField(CLUSTER_ID, T.IntegerType(), False),
+        T.StructField(CENTROID, T.ArrayType(T.FloatType(), False), False),
+        T.StructField("size", T.LongType(), False),
+    ]
+)

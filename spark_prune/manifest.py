@@ -52,6 +52,7 @@ class RunFacts:
     timings: Mapping[str, float]
     outputs: Mapping[str, Mapping[str, Any]]  # table -> location, delta_version
     input_shards: int | None = None  # DataComp / clip-retrieval inputs
+    incremental: Mapping[str, Any] | None = None  # incremental runs: the previous run, changes
 
 
 def versions() -> dict[str, str]:
@@ -93,6 +94,7 @@ def build(
         "dbp": {"rows_in": None, "target": None},
         "semdedup": None,
         "embed": None,
+        "incremental": dict(run.incremental) if run.incremental is not None else None,
         "stages": [_stage_summary(r, run.timings) for r in reports],
         "counts": dict(run.counts),
         "timings_seconds": dict(run.timings),

@@ -16,7 +16,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_prune import contract, decisions, manifest, tracking
+from spark_prune import contract, decisions, incremental, manifest, tracking
 from spark_prune.checkpoints import Checkpoints
 from spark_prune.config import PipelineConfig
 from spark_prune.io import InputRead, OutputLocation, open_input, with_absolute_paths
@@ -56,14 +56,15 @@ def run(
     One run at a time per output (``lease.py``); finished stages are checkpointed under
     ``<output>/_stages`` and a rerun resumes from them (``resume.py``) unless ``fresh``.
     """
-    cfg = with_absolute_paths(cfg)
+    cfg = incremental.resolve(with_absolute_paths(cfg))
     ctx = RunContext(spark, cfg, _new_run_id(cfg), stored_semdedup=semdedup_from)
     started = _now()
     out = OutputLocation(cfg.output)
     check_locations(spark, cfg)
     lease = acquire(spark, lease_dir(cfg.output.path, cfg.output.manifest_path), ctx.run_id)
     try:
-        out.check_writable(spark)
+        if not incremental.writes_over_previous(cfg, out.manifest_path):
+            out.check_writable(spark)
         return _run_locked(ctx, registry, out, started, fresh)
     finally:
         ctx.release()
@@ -82,6 +83,9 @@ def _run_locked(
         source = open_input(spark, cfg.input)
     version = source.version
     ctx.input_version = version
+    if cfg.incremental.previous_run:
+        with ctx.timed("incremental.diff"):
+            ctx.previous = incremental.prepare(spark, cfg, source.frame, version, ctx.persist)
     store = Checkpoints(spark, cfg.output.path, ctx.run_id, fresh) if cfg.output.path else None
     keys = run_keys(cfg, enabled, version, rethreshold=ctx.stored_semdedup is not None)
     outputs = _run_stages(ctx, enabled, source.frame, store, keys)
@@ -170,6 +174,7 @@ def _publish(
         started=started,
         input_version=source.version,
         input_shards=source.shards,
+        incremental=ctx.previous.facts if ctx.previous is not None else None,
         counts=counts,
         timings=ctx.timings,
         outputs={
@@ -178,6 +183,9 @@ def _publish(
         },
     )
     doc = manifest.build(spark, ctx.cfg, facts, [output.report for _, output in outputs])
+    if ctx.previous is not None and incremental.writes_over_previous(ctx.cfg, out.manifest_path):
+        kept = incremental.keep_previous_manifest(spark, ctx.previous, out.manifest_path)
+        doc["incremental"]["previous_manifest"] = kept  # the replaced run, by time travel
     if ctx.cfg.output.path:  # a report of the previous run must not sit beside this one
         remove_file(spark, f"{ctx.cfg.output.path.rstrip('/')}/{contract.REPORT_FILE}")
     manifest.write(spark, out.manifest_path, doc)  # the commit point: written last, atomically

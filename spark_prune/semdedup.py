@@ -11,6 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -150,7 +151,7 @@ def _null_where(id_column: pa.Array, partner: np.ndarray, none: np.ndarray) -> p
     return id_column.take(indices)
 
 
-def _exact_stats(result: DataFrame, eps: float) -> dict[str, Any]:
+def exact_stats(result: DataFrame, eps: float) -> dict[str, Any]:
     """Counts from the (persisted, small) result: one aggregation, k rows to the driver."""
     per_cluster = (
         result.groupBy(CLUSTER_COL)
@@ -225,36 +226,43 @@ def _dedup_border(
     return result, border_info
 
 
-def semdedup(
-    df: DataFrame, cfg: SemDedupConfig, id_col: str, emb_col: str, dim: int, n_rows: int
-) -> tuple[DataFrame, dict[str, Any]]:
-    """SemDeDup decisions for every row of ``df`` (valid, non-null embeddings of length ``dim``).
+@dataclass(frozen=True)
+class SemDedupCentroids:
+    """SemDeDup's centroids (fitted, or frozen from an earlier run), the id of each row of
+    ``vectors``, and the expected rows per cluster (which clusters to split across tasks)."""
 
-    Returns ``id, semdedup_cluster_id, semdedup_dist, semdedup_max_sim, semdedup_partner`` (the
-    last two null for a cluster's first row) and facts for the manifest. The returned DataFrame
-    is already computed and persisted (the counts in the facts need it): ``unpersist()`` it when
-    done. Apply an eps with ``apply_eps`` / ``semdedup_removed``.
-    """
-    cfg.validate("semdedup")
-    check_order(cfg.order)
-    check_eps(cfg.eps)
-    keep_by = check_keep_by(df, cfg)
-    if dim < 1 or n_rows < 0:
-        raise ValueError(f"semdedup: need dim >= 1 and n_rows >= 0, got dim={dim}, n={n_rows}")
-    schema = output_schema(df.schema[id_col])
-    if n_rows == 0:
-        empty = df.sparkSession.createDataFrame([], schema)
-        return empty, {"k": 0, "eps": cfg.eps, "rows": 0, "removed": 0, "kmeans": None}
+    vectors: np.ndarray
+    ids: np.ndarray
+    sizes: np.ndarray  # indexed by cluster id
+    describe: dict[str, Any]
+    seconds: float = 0.0
+
+
+def fit_centroids(
+    df: DataFrame, cfg: SemDedupConfig, id_col: str, emb_col: str, dim: int, n_rows: int
+) -> SemDedupCentroids:
+    """SemDeDup's k-means fitted on ``df`` (k resolved by ``default_k``)."""
     km_cfg = cfg.kmeans.with_k(default_k(cfg, n_rows))
     start = time.perf_counter()
     km, sizes = fit_kmeans_sized(df, id_col, emb_col, dim, n_rows, km_cfg, "semdedup k-means")
-    fit_seconds = time.perf_counter() - start
-    rate = measure_pair_rate(dim, cfg.block_size)
-    estimate = warn_about_largest_cluster(sizes, rate)
-    border = cfg.border_margin > 0
+    ids = np.arange(km.centroids.shape[0], dtype=np.int32)
+    return SemDedupCentroids(km.centroids, ids, sizes, km.describe(), time.perf_counter() - start)
+
+
+def assign(
+    df: DataFrame,
+    centroids: SemDedupCentroids,
+    cfg: SemDedupConfig,
+    id_col: str,
+    emb_col: str,
+    dim: int,
+) -> DataFrame:
+    """Rows -> ``id, embedding bytes, semdedup_cluster_id, semdedup_dist`` (+ the order key, the
+    keep_by value, and with ``border_margin`` the second-nearest centroid and its distance)."""
+    keep_by = check_keep_by(df, cfg)
     assigned = assign_clusters(
         df,
-        km.centroids,
+        centroids.vectors,
         id_col,
         emb_col,
         dim,
@@ -262,7 +270,8 @@ def semdedup(
         DIST_COL,
         passthrough=[keep_by] if keep_by else [],
         embedding_bytes_col=EMB_BYTES,
-        second_cols=SECOND_COLS if border else None,
+        second_cols=SECOND_COLS if cfg.border_margin > 0 else None,
+        cluster_ids=centroids.ids,
     )
     if keep_by:
         assigned = assigned.withColumn(KEEP_KEY, F.col(keep_by).cast("double"))
@@ -270,15 +279,88 @@ def semdedup(
             assigned = assigned.drop(keep_by)
     elif cfg.order == "random":
         assigned = assigned.withColumn(ORDER_KEY, hash_key(id_col, cfg.seed))
-    result, big, border_info = _dedup(assigned, sizes, id_col, dim, cfg, schema)
+    return assigned
+
+
+def dedup_assigned(
+    assigned: DataFrame, sizes: np.ndarray, id_col: str, dim: int, cfg: SemDedupConfig
+) -> tuple[DataFrame, list[int]]:
+    """The exact kernel over every cluster of ``assigned`` (whole clusters only): the
+    persisted ``id, semdedup_*`` result and the clusters split across tasks. Not with
+    ``border_margin`` (a cluster's guests come from other clusters; incremental runs refuse it)."""
+    if cfg.border_margin > 0:
+        raise ValueError("dedup_assigned: border_margin > 0 needs every cluster (use semdedup)")
+    result, big, _ = _dedup(
+        assigned, sizes, id_col, dim, cfg, output_schema(assigned.schema[id_col])
+    )
+    return result, big
+
+
+def cluster_sizes(result: DataFrame) -> dict[int, int]:
+    """Rows per cluster of a SemDeDup result (k rows to the driver)."""
+    rows = result.groupBy(CLUSTER_COL).count().collect()
+    return {int(r[CLUSTER_COL]): int(r["count"]) for r in rows}
+
+
+def semdedup(
+    df: DataFrame,
+    cfg: SemDedupConfig,
+    id_col: str,
+    emb_col: str,
+    dim: int,
+    n_rows: int,
+    centroids: SemDedupCentroids | None = None,
+) -> tuple[DataFrame, dict[str, Any]]:
+    """SemDeDup decisions for every row of ``df`` (valid, non-null embeddings of length ``dim``).
+
+    Returns ``id, semdedup_cluster_id, semdedup_dist, semdedup_max_sim, semdedup_partner`` (the
+    last two null for a cluster's first row) and facts for the manifest. The returned DataFrame
+    is already computed and persisted (the counts in the facts need it): ``unpersist()`` it when
+    done. Apply an eps with ``apply_eps`` / ``semdedup_removed``. ``centroids``: frozen ones
+    (else k-means is fitted on ``df``).
+    """
+    check_args(cfg, dim, n_rows)
+    check_keep_by(df, cfg)
+    schema = output_schema(df.schema[id_col])
+    if n_rows == 0:
+        empty = df.sparkSession.createDataFrame([], schema)
+        return empty, {"k": 0, "eps": cfg.eps, "rows": 0, "removed": 0, "kmeans": None}
+    if centroids is None:
+        centroids = fit_centroids(df, cfg, id_col, emb_col, dim, n_rows)
+    rate = measure_pair_rate(dim, cfg.block_size)
+    estimate = warn_about_largest_cluster(centroids.sizes, rate)
+    assigned = assign(df, centroids, cfg, id_col, emb_col, dim)
+    result, big, border_info = _dedup(assigned, centroids.sizes, id_col, dim, cfg, schema)
     start = time.perf_counter()
-    stats = _exact_stats(result, cfg.eps)
+    stats = exact_stats(result, cfg.eps)
     assigned.unpersist()
     if stats["rows"] != n_rows:
         log.warning("SemDeDup: n_rows was %d but the input has %d rows", n_rows, stats["rows"])
-    info: dict[str, Any] = {
-        "k": int(km.centroids.shape[0]),
-        "kmeans": km.describe(),
+    info = describe(cfg, centroids, big, stats, border_info)
+    info["estimate_before_run"] = estimate
+    info["seconds_assign_dedup"] = round(time.perf_counter() - start, 3)
+    return result, info
+
+
+def check_args(cfg: SemDedupConfig, dim: int, n_rows: int) -> None:
+    cfg.validate("semdedup")
+    check_order(cfg.order)
+    check_eps(cfg.eps)
+    if dim < 1 or n_rows < 0:
+        raise ValueError(f"semdedup: need dim >= 1 and n_rows >= 0, got dim={dim}, n={n_rows}")
+
+
+def describe(
+    cfg: SemDedupConfig,
+    centroids: SemDedupCentroids,
+    big: list[int],
+    stats: dict[str, Any],
+    border_info: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The manifest's SemDeDup facts."""
+    return {
+        "k": int(centroids.describe.get("k") or centroids.vectors.shape[0]),
+        "kmeans": centroids.describe,
         "eps": cfg.eps,
         "order": cfg.order,
         "seed": cfg.seed if cfg.order == "random" else None,
@@ -290,9 +372,6 @@ def semdedup(
         "split_clusters": big,
         "similarity_dtype": SIMILARITY_DTYPE,
         "similarity_method": SIMILARITY_METHOD,
-        "estimate_before_run": estimate,
-        "seconds_fit": round(fit_seconds, 3),
-        "seconds_assign_dedup": round(time.perf_counter() - start, 3),
+        "seconds_fit": round(centroids.seconds, 3),
         **stats,
     }
-    return result, info

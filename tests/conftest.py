@@ -19,6 +19,7 @@ from pyspark.sql import SparkSession
 from spark_prune.session import get_spark
 from tests.embed_fixtures import data_cache, offline_checkpoint, offline_model, photo_variants
 from tests.helpers import DIM, N, embedding_rows, write_input
+from tests.incremental_fixture import Scenario
 from tests.shard_fixtures import Layout, clip_retrieval_dir, datacomp_dir
 
 TEST_CONF = {
@@ -102,3 +103,10 @@ def checkpoint() -> Path:
 def variants() -> list[tuple[str, str, bytes]]:
     """The real sample photos, flipped and resized (tests.embed_fixtures.photo_variants)."""
     return photo_variants()
+
+
+@pytest.fixture(scope="session")
+def incremental_scenario(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    """A small input with four Delta versions and the runs over it (tests.incremental_fixture),
+    each run made at most once, when a test first asks for it."""
+    return Scenario(spark, tmp_path_factory.mktemp("incremental"))

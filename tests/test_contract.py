@@ -46,3 +46,10 @@ def test_clusters_schema() -> None:
     assert nullable == ["quota_continuous"]
     dbp = next(stage for stage in REGISTRY if stage.reason == contract.DBP)
     assert dict(dbp.tables) == {contract.CLUSTERS: schema}
+
+
+def test_semdedup_clusters_schema() -> None:
+    schema = contract.SEMDEDUP_CLUSTERS_SCHEMA
+    assert schema.fieldNames() == [contract.CLUSTER_ID, contract.CENTROID, "size"]
+    assert schema[contract.CENTROID].dataType == contract.CLUSTERS_SCHEMA["centroid"].dataType
+    assert contract.SEMDEDUP_CLUSTERS in contract.TABLES

@@ -60,3 +60,18 @@ def test_render_page_links_every_section_and_escapes_the_run_id() -> None:
     assert "<a href='#one'>First &amp; only</a>" in page
     assert "<section id='one'><h2>First &amp; only</h2><p>body</p></section>" in page
     assert "kept 250 of 1,000 rows" in page
+
+
+def test_manifest_section_summarises_an_incremental_run() -> None:
+    from spark_prune.report.html import incremental_summary, manifest_section
+
+    drift = {"added_rows_in_dbp": 10, "share_beyond_p95": 0.4, "refit_due": True}
+    changes = {"method": "change_data_feed", "added": 20, "deleted": 4, "drift": drift}
+    versions = {"previous_run_id": "r1", "previous_input_version": 3, "input_version": 5}
+    doc = {"run_id": "r2", "incremental": {**versions, **changes}}
+    line = incremental_summary(doc)
+    assert line is not None and "input version 3 -> 5" in line
+    assert "20 rows added, 4 deleted" in line
+    assert "40.0% of the added rows" in line and "refit is due" in line
+    assert line in manifest_section(doc).body.replace("&gt;", ">")
+    assert incremental_summary({"incremental": None}) is None

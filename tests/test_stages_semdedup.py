@@ -24,7 +24,8 @@ def test_declarations() -> None:
         (contract.SEMDEDUP_MAX_SIM, T.DoubleType()),
         (contract.SEMDEDUP_PARTNER, None),  # the id's type
     ]
-    assert dict(stage.tables) == {} and stage.input_columns(make_config("in", "out")) == []
+    assert dict(stage.tables) == {contract.SEMDEDUP_CLUSTERS: contract.SEMDEDUP_CLUSTERS_SCHEMA}
+    assert stage.input_columns(make_config("in", "out")) == []
     assert not stage.enabled(make_config("in", "out"))  # off by default
     assert stage.enabled(make_config("in", "out", semdedup={"enabled": True}))
 
@@ -42,6 +43,7 @@ def test_a_tiny_run_and_its_reuse(spark: SparkSession) -> None:
         assert out.decisions is not None
         decided = {r["id"]: r for r in out.decisions.collect()}
         survivors = {r["id"] for r in out.survivors.select("id").collect()}
+        centroids = out.tables[contract.SEMDEDUP_CLUSTERS].collect()
         stored = out.decisions.select("id", *COLUMNS)
         ctx.stored_semdedup = StoredSemDedup(stored, "/runs/r0/decisions")
         reused = SemDedupStage().run(ctx, df)
@@ -59,6 +61,8 @@ def test_a_tiny_run_and_its_reuse(spark: SparkSession) -> None:
         assert decided[gone][contract.SEMDEDUP_MAX_SIM] > 0.9999
     assert {r[INVALID] for r in decided.values()} == {None}
     assert (out.report.rows_in, out.report.removed) == (40, 10)
+    assert sorted(c[contract.CLUSTER_ID] for c in centroids) == [0, 1]  # every k-means centroid
+    assert sum(c["size"] for c in centroids) == 40
     assert out.report.manifest_entries()["semdedup"]  # k-means and cost facts
     assert reused_removed == removed and reused.report.reused_from_previous_run
     assert reused.report.manifest_entries() == {

@@ -221,11 +221,33 @@ def manifest_section(doc: dict[str, Any]) -> Section:
         ("input", f"{info.get('path')} (Delta version {info.get('delta_version')})"),
         ("SemDeDup eps", data.semdedup_eps(doc)),
         ("outputs", _output_versions(doc)),
+        ("incremental", incremental_summary(doc)),
     ]
     table = html_table((), [(k, "" if v is None else str(v)) for k, v in facts])
     text = html.escape(json.dumps(doc, indent=2, sort_keys=True, default=str))
     body = f"{table}<details open><summary>manifest.json</summary><pre>{text}</pre></details>"
     return Section("manifest", "Manifest", body)
+
+
+def incremental_summary(doc: dict[str, Any]) -> str | None:
+    """An incremental run in one line: its previous run, the changes and the drift."""
+    inc = doc.get("incremental")
+    if not inc:
+        return None
+    text = (
+        f"from run {inc.get('previous_run_id')} (input version {inc.get('previous_input_version')}"
+        f" -> {inc.get('input_version')}, by {inc.get('method')}): {inc.get('added')} rows "
+        f"added, {inc.get('deleted')} deleted"
+    )
+    drift = inc.get("drift") or {}
+    if drift.get("added_rows_in_dbp"):
+        text += (
+            f"; {100 * drift['share_beyond_p95']:.1f}% of the added rows beyond the previous "
+            f"95th percentile of dist"
+            + (" (above incremental.refit_above: a full refit is due)" if drift.get("refit_due")
+               else "")
+        )  # fmt: skip
+    return text
 
 
 def _output_versions(doc: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -22,6 +22,9 @@ from pyspark.sql import types as T
 
 from spark_prune.config import PipelineConfig
 from spark_prune.progress import logged_progress
+
+if TYPE_CHECKING:
+    from spark_prune.incremental import IncrementalRun
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,7 @@ class RunContext:
     rows_read: int | None = None
     input_version: int | None = None  # the Delta version read (None for Parquet)
     stored_semdedup: StoredSemDedup | None = None  # rethreshold: an earlier run's similarities
+    previous: IncrementalRun | None = None  # incremental: the previous run and the changes
     timings: dict[str, float] = field(default_factory=dict)
     cached: list[DataFrame] = field(default_factory=list)
     progress: bool = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -20,6 +20,9 @@ from spark_prune.stages.base import (
     StageOutput,
     StageReport,
 )
+
+if TYPE_CHECKING:
+    from spark_prune.semdedup import SemDedupCentroids
 
 
 @dataclass
@@ -46,7 +49,9 @@ class SemDedupStage:
         DecisionColumn(contract.SEMDEDUP_MAX_SIM, T.DoubleType()),
         DecisionColumn(contract.SEMDEDUP_PARTNER, None),
     )
-    tables: Mapping[str, T.StructType] = {}
+    tables: Mapping[str, T.StructType] = {
+        contract.SEMDEDUP_CLUSTERS: contract.SEMDEDUP_CLUSTERS_SCHEMA
+    }
 
     def enabled(self, cfg: PipelineConfig) -> bool:
         return cfg.semdedup.enabled
@@ -56,20 +61,33 @@ class SemDedupStage:
         return [keep_by.column] if keep_by is not None else []  # the survivor rule's column
 
     def run(self, ctx: RunContext, rows: DataFrame) -> StageOutput:
-        from spark_prune.semdedup import semdedup, semdedup_removed
+        from spark_prune.frozen import centroids_frame
+        from spark_prune.semdedup import cluster_sizes, semdedup, semdedup_removed
 
         cfg, id_col = ctx.cfg.semdedup, ctx.id_col
         n_valid = rows.count()
         report = SemDedupReport(self.name, rows_in=n_valid, eps=cfg.eps)
+        tables = {}
         if ctx.stored_semdedup is not None:
             stored = ctx.stored_semdedup.rows
             result = ctx.persist(rows.select(id_col).join(stored, id_col, "left"))
             report.reused_from_previous_run = True
             report.reused_from = ctx.stored_semdedup.source
+        elif n_valid == 0:
+            result, report.facts = semdedup(rows, cfg, id_col, ctx.emb_col, ctx.dim, n_valid)
         else:
-            result, facts = semdedup(rows, cfg, id_col, ctx.emb_col, ctx.dim, n_valid)
-            ctx.adopt(result)  # semdedup() hands it over persisted
+            centroids = _centroids(ctx, rows, n_valid)
+            if ctx.previous is not None:  # incremental: only clusters that changed
+                result, facts = ctx.previous.semdedup(rows, centroids)
+            else:
+                result, facts = semdedup(
+                    rows, cfg, id_col, ctx.emb_col, ctx.dim, n_valid, centroids
+                )
+            ctx.adopt(result)  # handed over persisted
             report.facts = facts
+            sizes = cluster_sizes(result)
+            table = centroids_frame(ctx.spark, centroids.ids, centroids.vectors, sizes)
+            tables[contract.SEMDEDUP_CLUSTERS] = table
         # a cheap column over the cached rows: no second cached copy
         removed = semdedup_removed(F.col(contract.SEMDEDUP_MAX_SIM), cfg.eps)
         decisions = result.select(
@@ -82,4 +100,21 @@ class SemDedupStage:
         report.removed = removed_ids.count()
         # a shuffle join (adaptive execution may broadcast it when it is small)
         survivors = rows.join(removed_ids, id_col, "left_anti")
-        return StageOutput(survivors=survivors, report=report, decisions=decisions)
+        return StageOutput(survivors=survivors, report=report, decisions=decisions, tables=tables)
+
+
+def _centroids(ctx: RunContext, rows: DataFrame, n_valid: int) -> SemDedupCentroids:
+    """Fitted on ``rows``, or an earlier run's (``semdedup.kmeans.centroids_from``)."""
+    from spark_prune.frozen import load_centroids
+    from spark_prune.semdedup import SemDedupCentroids, fit_centroids
+
+    cfg = ctx.cfg.semdedup
+    where = cfg.kmeans.centroids_from
+    if not where:
+        return fit_centroids(rows, cfg, ctx.id_col, ctx.emb_col, ctx.dim, n_valid)
+    k = cfg.kmeans.k if isinstance(cfg.kmeans.k, int) else None
+    key = "semdedup.kmeans.centroids_from"
+    frozen = load_centroids(ctx.spark, where, "semdedup", key, ctx.dim, k)
+    return SemDedupCentroids(
+        frozen.vectors, frozen.ids, frozen.expected_sizes(n_valid), frozen.describe()
+    )

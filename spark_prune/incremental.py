@@ -1,0 +1,386 @@
+"""Incremental runs (``incremental.previous_run``): the input's new Delta version against the
+version an earlier run pinned, reusing that run's stored per-row results.
+
+The run equals a full run on the new version with both k-means frozen to the previous run's
+centroids (``*.kmeans.centroids_from``), and is computed as one:
+
+* rows added and deleted since the previous version come from the Delta change data feed when
+  the table has ``delta.enableChangeDataFeed``, else from an id anti-join both ways (which
+  cannot see a row rewritten in place under the same id: use the change data feed for that);
+* SemDeDup assigns only rows without a stored result and recomputes exactly the clusters that
+  gained or lost rows (the same exact kernel over all their rows); the other clusters keep
+  their stored ``max_sim`` / ``partner`` (a cluster's result depends on its rows only);
+* DBP takes the stored ``(id, cluster_id, dist)`` of every unchanged row and assigns only the
+  others; sizes, distance sums, quotas and ranks are then computed from those columns alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from typing import Any
+
+import numpy as np
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_prune import contract
+from spark_prune.assign import assign_clusters
+from spark_prune.config import ConfigError, PipelineConfig
+from spark_prune.errors import UserError, first_line, is_spark_error
+from spark_prune.io import absolute_local_path
+from spark_prune.lake import DeltaLocation, write_text
+from spark_prune.runs import OpenRun, manifest_path_for, open_run
+
+log = logging.getLogger(__name__)
+
+KEY = "incremental.previous_run"
+CHANGE_DATA_FEED = "change_data_feed"
+ANTI_JOIN = "anti_join"
+SD_COLUMNS = (
+    contract.SEMDEDUP_CLUSTER_ID,
+    contract.SEMDEDUP_DIST,
+    contract.SEMDEDUP_MAX_SIM,
+    contract.SEMDEDUP_PARTNER,
+)
+DRIFT_QUANTILE = 0.95
+DRIFT_BUCKET = 1e-4  # the previous rows' quantile is found on a histogram of this width
+
+
+def resolve(cfg: PipelineConfig) -> PipelineConfig:
+    """``cfg`` with both k-means frozen to ``incremental.previous_run`` (what the run equals)."""
+    previous = cfg.incremental.previous_run
+    if not previous:
+        return cfg
+    previous = absolute_local_path(previous)
+    if cfg.semdedup.enabled and cfg.semdedup.border_margin > 0:
+        raise ConfigError(
+            "semdedup.border_margin: incremental runs recompute only the clusters that changed, "
+            "which border_margin's cross-cluster guests do not allow; set it to 0 or run a full "
+            "run (no incremental.previous_run)"
+        )
+    for section in ("dbp", "semdedup"):
+        given = getattr(cfg, section).kmeans.centroids_from
+        if given and manifest_path_for(absolute_local_path(given)) != manifest_path_for(previous):
+            raise ConfigError(
+                f"{section}.kmeans.centroids_from: an incremental run uses the "
+                f"previous run's centroids ({previous!r}); leave it unset"
+            )
+    dbp = replace(cfg.dbp, kmeans=replace(cfg.dbp.kmeans, centroids_from=previous))
+    sd = replace(cfg.semdedup, kmeans=replace(cfg.semdedup.kmeans, centroids_from=previous))
+    return replace(
+        cfg, dbp=dbp, semdedup=sd, incremental=replace(cfg.incremental, previous_run=previous)
+    )
+
+
+def writes_over_previous(cfg: PipelineConfig, manifest_path: str) -> bool:
+    """The run's output is the previous run's own location (the weekly job's usual setup)."""
+    previous = cfg.incremental.previous_run
+    return bool(previous) and manifest_path_for(str(previous)) == manifest_path
+
+
+HISTORY_DIR = "_previous_runs"
+
+
+def keep_previous_manifest(spark: SparkSession, previous: IncrementalRun, manifest: str) -> str:
+    """Before a run replaces the previous one's manifest: a copy of it beside, under
+    ``_previous_runs/<run id>.json``, so ``open_run`` of that file still reads the replaced
+    run (its tables at the versions it named, by time travel). Returns the copy's path."""
+    folder = manifest.rsplit("/", 1)[0]
+    path = f"{folder}/{HISTORY_DIR}/{previous.previous.run_id}.json"
+    text = json.dumps(previous.previous.manifest, indent=2, sort_keys=True, default=str)
+    write_text(spark, path, text + "\n")
+    return path
+
+
+@dataclass
+class IncrementalRun:
+    """The previous run, the ids added and deleted since its input version, and the stored
+    per-row results the stages reuse."""
+
+    spark: SparkSession
+    cfg: PipelineConfig
+    previous: OpenRun
+    added: DataFrame  # ids (new rows, and rows rewritten under the same id)
+    deleted: DataFrame  # ids (gone rows, and the old state of rewritten rows)
+    keep: Callable[[DataFrame], DataFrame]  # persist for the run (released at its end)
+    facts: dict[str, Any] = field(default_factory=dict)
+    _dbp_stored: DataFrame | None = None
+
+    @property
+    def id_col(self) -> str:
+        return self.cfg.input.id_column
+
+    def _stored(self, columns: tuple[str, ...]) -> DataFrame:
+        """Previous decisions rows with ``columns[0]`` set, minus deleted ids."""
+        rows = self.previous.table(contract.DECISIONS).filter(F.col(columns[0]).isNotNull())
+        return rows.select(self.id_col, *columns).join(self.deleted, self.id_col, "left_anti")
+
+    # ------------------------------------------------------------ SemDeDup
+    def semdedup(self, rows: DataFrame, centroids: Any) -> tuple[DataFrame, dict[str, Any]]:
+        """SemDeDup's result for ``rows``: changed clusters recomputed, the others reused."""
+        from spark_prune import semdedup as sd
+
+        cfg, id_col, emb, dim = (
+            self.cfg.semdedup,
+            self.id_col,
+            self.cfg.input.embedding_column,
+            (int(centroids.vectors.shape[1])),
+        )
+        sd.check_args(cfg, dim, 1)
+        self._check_same(("semdedup", "order"), ("semdedup", "keep_by"))
+        if cfg.order == "random":
+            self._check_same(("semdedup", "seed"))
+        ids = rows.select(id_col)
+        stored = self._stored(SD_COLUMNS).join(ids, id_col, "left_semi")
+        fresh = self.keep(
+            sd.assign(
+                rows.join(stored.select(id_col), id_col, "left_anti"),
+                centroids,
+                cfg,
+                id_col,
+                emb,
+                dim,
+            )
+        )
+        previous = self.previous.table(contract.DECISIONS).filter(
+            F.col(contract.SEMDEDUP_CLUSTER_ID).isNotNull()
+        )
+        gone = previous.join(stored.select(id_col), id_col, "left_anti")
+        touched = sorted(
+            _distinct_ints(fresh, contract.SEMDEDUP_CLUSTER_ID)
+            | _distinct_ints(gone, contract.SEMDEDUP_CLUSTER_ID)
+        )
+        in_touched = F.col(contract.SEMDEDUP_CLUSTER_ID).isin(touched)
+        redo = rows.join(stored.filter(in_touched).select(id_col), id_col, "left_semi")
+        assigned = fresh.unionByName(sd.assign(redo, centroids, cfg, id_col, emb, dim))
+        recomputed, big = sd.dedup_assigned(assigned, centroids.sizes, id_col, dim, cfg)
+        reused = stored.filter(~in_touched).select(*recomputed.columns)
+        result = self.keep(recomputed.unionByName(reused))
+        stats = sd.exact_stats(result, cfg.eps)
+        n_recomputed = recomputed.count()
+        recomputed.unpersist()
+        info = sd.describe(cfg, centroids, big, stats)
+        info["incremental"] = {
+            "clusters_recomputed": len(touched),
+            "rows_recomputed": n_recomputed,
+            "rows_reused": stats["rows"] - n_recomputed,
+        }
+        log.info(
+            "SemDeDup (incremental): %d clusters recomputed (%d rows), %d rows reused",
+            len(touched),
+            n_recomputed,
+            stats["rows"] - n_recomputed,
+        )
+        return result, info
+
+    def _check_same(self, *keys: tuple[str, str]) -> None:
+        """Keys whose change invalidates the stored SemDeDup results."""
+        before = self.previous.manifest.get("config") or {}
+        if not (before.get("semdedup") or {}).get("enabled"):
+            return  # nothing stored: every cluster is computed
+        for section, name in keys:
+            old = (before.get(section) or {}).get(name)
+            new = getattr(getattr(self.cfg, section), name)
+            if is_dataclass(new) and not isinstance(new, type):
+                new = asdict(new)  # the manifest holds a section's nested options as a dict
+            if old != new and (old is not None or name == "keep_by"):
+                raise ConfigError(
+                    f"{section}.{name}: {new!r} differs from the previous run's "
+                    f"{old!r}; its stored results do not apply: run a full run "
+                    f"(no incremental.previous_run)"
+                )
+
+    # ------------------------------------------------------------ DBP
+    def dbp_assigned(self, rows: DataFrame, centroids: Any) -> DataFrame:
+        """``id, cluster_id, dist`` for ``rows``: stored where known, assigned otherwise."""
+        id_col = self.id_col
+        stored = self._stored((contract.CLUSTER_ID, contract.DIST)).join(
+            rows.select(id_col), id_col, "left_semi"
+        )
+        self._dbp_stored = stored
+        fresh = assign_clusters(
+            rows.join(stored.select(id_col), id_col, "left_anti"),
+            centroids.vectors,
+            id_col,
+            self.cfg.input.embedding_column,
+            int(centroids.vectors.shape[1]),
+            cluster_ids=centroids.ids,
+        )
+        return stored.unionByName(fresh)
+
+    def drift(self, assigned: DataFrame) -> dict[str, Any]:
+        """How far the added rows sit from the frozen DBP centroids: the share of them beyond
+        the previous rows' 95th percentile of ``dist`` (about 5% when nothing drifted)."""
+        dist = F.col(contract.DIST)
+        before = self.previous.table(contract.DECISIONS).filter(dist.isNotNull())
+        p95 = quantile_upper_bound(before, DRIFT_QUANTILE)
+        added = assigned.join(self.added, self.id_col, "left_semi")
+        row = added.agg(
+            F.count(F.lit(1)).alias("n"), F.sum((dist > F.lit(p95)).cast("long")).alias("beyond")
+        ).first()
+        n = int(row["n"]) if row else 0
+        beyond = int(row["beyond"] or 0) if row else 0
+        share = beyond / n if n else 0.0
+        limit = self.cfg.incremental.refit_above
+        due = limit is not None and n > 0 and share > limit
+        if due:
+            log.warning(
+                "incremental: %.1f%% of the %d added rows lie beyond the previous rows' "
+                "95th percentile of dist (%.4f), above incremental.refit_above %.1f%%: "
+                "the frozen centroids no longer fit the data, a full refit is due (run "
+                "without incremental.previous_run)",
+                100 * share,
+                n,
+                p95,
+                100 * (limit or 0),
+            )
+        if self._dbp_stored is not None:  # rows DBP assigned (the others were stored)
+            self.facts["dbp_rows_assigned"] = assigned.count() - self._dbp_stored.count()
+        return {
+            "previous_dist_p95": p95,
+            "added_rows_in_dbp": n,
+            "added_beyond_p95": beyond,
+            "share_beyond_p95": round(share, 6),
+            "refit_above": limit,
+            "refit_due": due,
+        }
+
+
+def quantile_upper_bound(rows: DataFrame, q: float) -> float:
+    """The upper edge of the ``DRIFT_BUCKET``-wide bucket of ``dist`` holding the q-quantile:
+    a histogram (at most 2 / bucket rows to the driver), the same for any partitioning."""
+    bucket = F.floor(F.col(contract.DIST) / F.lit(DRIFT_BUCKET)).cast("long")
+    hist = rows.groupBy(bucket.alias("b")).count().orderBy("b").collect()
+    counts = np.array([int(r["count"]) for r in hist], dtype=np.int64)
+    if counts.size == 0:
+        return float("nan")
+    at = int(np.searchsorted(np.cumsum(counts), np.ceil(q * counts.sum())))
+    return float((int(hist[min(at, len(hist) - 1)]["b"]) + 1) * DRIFT_BUCKET)
+
+
+def _distinct_ints(frame: DataFrame, column: str) -> set[int]:
+    """The distinct values of a cluster id column (at most k to the driver)."""
+    return {int(r[0]) for r in frame.select(column).distinct().collect()}
+
+
+def prepare(
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    frame: DataFrame,
+    version: int | None,
+    keep: Callable[[DataFrame], DataFrame],
+) -> IncrementalRun:
+    """Open the previous run and find the ids added and deleted since the version it read."""
+    previous = _open(spark, str(cfg.incremental.previous_run))
+    old = _check_input(cfg, previous, version)
+    assert version is not None
+    id_col = cfg.input.id_column
+    before = previous.table(contract.DECISIONS).select(id_col)
+    now = frame.select(id_col)
+    method = ANTI_JOIN
+    if version == old:
+        added = deleted = now.limit(0)
+    else:
+        touched = _change_feed(spark, cfg, old, version)
+        if touched is not None:
+            method = CHANGE_DATA_FEED
+            added = now.join(touched, id_col, "left_semi")
+            deleted = before.join(touched, id_col, "left_semi")
+        else:
+            added = now.join(before, id_col, "left_anti")
+            deleted = before.join(now, id_col, "left_anti")
+    added, deleted = keep(added), keep(deleted)
+    facts = {
+        "previous_run": previous.location,
+        "previous_run_id": previous.run_id,
+        "previous_input_version": old,
+        "input_version": version,
+        "method": method,
+        "added": added.count(),
+        "deleted": deleted.count(),
+    }
+    log.info(
+        "incremental run from %s: input version %d -> %d, %d rows added, %d deleted (found by %s)",
+        previous.location,
+        old,
+        version,
+        facts["added"],
+        facts["deleted"],
+        method.replace("_", " "),
+    )
+    return IncrementalRun(spark, cfg, previous, added, deleted, keep, facts)
+
+
+def _open(spark: SparkSession, location: str) -> OpenRun:
+    try:
+        return open_run(spark, location)
+    except UserError as exc:
+        raise ConfigError(f"{KEY}: {exc}") from None
+
+
+def _check_input(cfg: PipelineConfig, previous: OpenRun, version: int | None) -> int:
+    """The input version the previous run read; the same table, and not a newer version."""
+    source = previous.manifest.get("input") or {}
+    old = source.get("delta_version")
+    if version is None or old is None:
+        raise ConfigError(
+            f"{KEY}: incremental runs need a Delta input with versions (this "
+            f"input's format is {cfg.input.format})"
+        )
+    same = absolute_local_path(str(source.get("path"))) == cfg.input.path
+    if not same or source.get("id_column") != cfg.input.id_column:
+        raise ConfigError(
+            f"{KEY}: run {previous.location!r} read {source.get('path')!r} (id "
+            f"{source.get('id_column')!r}), not input.path {cfg.input.path!r} "
+            f"(id {cfg.input.id_column!r})"
+        )
+    if source.get("embedding_column") != cfg.input.embedding_column:
+        raise ConfigError(
+            f"input.embedding_column: {cfg.input.embedding_column!r} but run "
+            f"{previous.location!r} used {source.get('embedding_column')!r}"
+        )
+    if int(old) > version:
+        raise ConfigError(
+            f"{KEY}: run {previous.location!r} read input version {old}, newer "
+            f"than the version {version} read now"
+        )
+    return int(old)
+
+
+def _change_feed(spark: SparkSession, cfg: PipelineConfig, old: int, new: int) -> DataFrame | None:
+    """Distinct ids changed in versions old+1..new by the change data feed; None when the table
+    does not have it enabled (or not over the whole range: then the log says so)."""
+    table = DeltaLocation(cfg.input.path)
+    try:
+        properties = table.delta_table(spark).detail().first()["properties"] or {}
+    except Exception as exc:
+        if not is_spark_error(exc):
+            raise
+        return None
+    if str(properties.get("delta.enableChangeDataFeed", "")).lower() != "true":
+        return None
+    reader = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", old + 1)
+        .option("endingVersion", new)
+    )
+    changes = reader.table(table.ref) if table.is_catalog else reader.load(table.ref)
+    try:
+        ids = changes.select(cfg.input.id_column).distinct()
+        ids.limit(1).count()  # fails here when the feed does not cover the range
+    except Exception as exc:
+        if not is_spark_error(exc):
+            raise
+        log.warning(
+            "incremental: change data feed unreadable for versions %d..%d (%s); "
+            "using an id anti-join instead",
+            old + 1,
+            new,
+            first_line(exc),
+        )
+        return None
+    return ids
