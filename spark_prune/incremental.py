@@ -7,9 +7,11 @@ centroids (``*.kmeans.centroids_from``), and is computed as one:
 * rows added and deleted since the previous version come from the Delta change data feed when
   the table has ``delta.enableChangeDataFeed``, else from an id anti-join both ways (which
   cannot see a row rewritten in place under the same id: use the change data feed for that);
-* SemDeDup assigns only rows without a stored result and recomputes exactly the clusters that
-  gained or lost rows (the same exact kernel over all their rows); the other clusters keep
-  their stored ``max_sim`` / ``partner`` (a cluster's result depends on its rows only);
+* SemDeDup assigns the rows without a stored result; a cluster that gained or lost rows is
+  updated exactly (``incremental_semdedup``, ``core.semdedup_update``): its new rows and the old
+  rows whose stored partner was deleted are computed against every earlier row, every other old
+  row keeps the better of its stored answer and the best new row before it (old rows never
+  reorder among themselves). Untouched clusters keep their stored ``max_sim`` / ``partner``;
 * DBP takes the stored ``(id, cluster_id, dist)`` of every unchanged row and assigns only the
   others; sizes, distance sums, quotas and ranks are then computed from those columns alone.
 """
@@ -120,7 +122,8 @@ class IncrementalRun:
 
     # ------------------------------------------------------------ SemDeDup
     def semdedup(self, rows: DataFrame, centroids: Any) -> tuple[DataFrame, dict[str, Any]]:
-        """SemDeDup's result for ``rows``: changed clusters recomputed, the others reused."""
+        """SemDeDup's result for ``rows``: changed clusters updated, the others reused."""
+        from spark_prune import incremental_semdedup as iu
         from spark_prune import semdedup as sd
 
         cfg, id_col, emb, dim = (
@@ -154,24 +157,31 @@ class IncrementalRun:
             | _distinct_ints(gone, contract.SEMDEDUP_CLUSTER_ID)
         )
         in_touched = F.col(contract.SEMDEDUP_CLUSTER_ID).isin(touched)
-        redo = rows.join(stored.filter(in_touched).select(id_col), id_col, "left_semi")
-        assigned = fresh.unionByName(sd.assign(redo, centroids, cfg, id_col, emb, dim))
-        recomputed, big = sd.dedup_assigned(assigned, centroids.sizes, id_col, dim, cfg)
+        old = rows.join(iu.with_stored(stored.filter(in_touched), id_col), id_col)
+        assigned = iu.as_new(fresh, id_col).unionByName(
+            sd.assign(old, centroids, cfg, id_col, emb, dim, iu.STORED)
+        )
+        updated, work = iu.update_clusters(assigned, id_col, dim, cfg)
+        recomputed = updated.drop(iu.IN_FULL)
         reused = stored.filter(~in_touched).select(*recomputed.columns)
         result = self.keep(recomputed.unionByName(reused))
         stats = sd.exact_stats(result, cfg.eps)
-        n_recomputed = recomputed.count()
-        recomputed.unpersist()
-        info = sd.describe(cfg, centroids, big, stats)
+        n_recomputed = sum(work.values())
+        updated.unpersist()
+        info = sd.describe(cfg, centroids, [], stats)
         info["incremental"] = {
             "clusters_recomputed": len(touched),
             "rows_recomputed": n_recomputed,
             "rows_reused": stats["rows"] - n_recomputed,
+            **work,
         }
         log.info(
-            "SemDeDup (incremental): %d clusters recomputed (%d rows), %d rows reused",
+            "SemDeDup (incremental): %d clusters updated (%d rows: %d against every earlier "
+            "row, %d against the new rows only), %d rows reused",
             len(touched),
             n_recomputed,
+            work["rows_computed_in_full"],
+            work["rows_computed_against_new_rows"],
             stats["rows"] - n_recomputed,
         )
         return result, info
