@@ -182,7 +182,7 @@ def main() -> None:
             args.rows,
             args.strategy,
         )
-        print(json.dumps({"timings": timings, "driver_python": memory.peak["driver_python"]}))
+        print(json.dumps({"timings": timings, **memory.peak}))
         return
 
     work = Path(args.workdir)

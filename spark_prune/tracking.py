@@ -7,7 +7,8 @@ URI in ``MLFLOW_TRACKING_URI``, or on Databricks the workspace's server.
 
 Logged: every config key as a param (dotted names, ``dbp.kmeans.k``), ``counts.<name>``,
 ``timings_seconds.<stage>`` and ``kept_fraction`` as metrics, ``spark_prune.*`` tags, the
-manifest as ``manifest.json``.
+manifest as ``manifest.json``. ``spark-prune report`` later attaches ``report.html`` to the
+MLflow run tagged with the same ``spark_prune.run_id`` (:func:`log_report`).
 A failure to log is a warning: the run's tables and manifest are already written.
 """
 
@@ -20,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from spark_prune.config import PipelineConfig, TrackingConfig
-from spark_prune.contract import MANIFEST_FILE
+from spark_prune.contract import MANIFEST_FILE, REPORT_FILE
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +91,44 @@ def _log(cfg: PipelineConfig, doc: Mapping[str, Any]) -> str:
         run_id = str(active.info.run_id)
     log.info("[%s] logged to MLflow run %s", doc["run_id"], run_id)
     return run_id
+
+
+def log_report(doc: Mapping[str, Any], page: str) -> str | None:
+    """Attach a run's HTML report to the MLflow run that logged it; that MLflow run id, or None.
+
+    Tracking is on or off by the run's own ``tracking`` config (its manifest) and the
+    environment, as for :func:`log_run`.
+    """
+    cfg = TrackingConfig(**doc.get("config", {}).get("tracking", {}))
+    if not enabled(cfg):
+        return None
+    try:
+        return _log_report(cfg, str(doc["run_id"]), page)
+    except Exception as exc:  # the report file is written; tracking must not fail the command
+        log.warning("MLflow: the report could not be logged: %s", exc)
+        return None
+
+
+def _log_report(cfg: TrackingConfig, run_id: str, page: str) -> str | None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    if cfg.experiment:
+        experiment = client.get_experiment_by_name(cfg.experiment)
+        ids = [experiment.experiment_id] if experiment is not None else []
+    else:
+        ids = [e.experiment_id for e in client.search_experiments()]
+    quoted = run_id.replace("\\", "\\\\").replace("'", "\\'")
+    found = client.search_runs(
+        ids,
+        filter_string=f"tags.`spark_prune.run_id` = '{quoted}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not found:
+        log.warning("MLflow: no run is tagged spark_prune.run_id=%s; report not logged", run_id)
+        return None
+    mlflow_run = str(found[0].info.run_id)
+    client.log_text(mlflow_run, page, REPORT_FILE)
+    log.info("[%s] report logged to MLflow run %s", run_id, mlflow_run)
+    return mlflow_run

@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 from spark_prune import tracking
 from spark_prune.config import TrackingConfig
 from spark_prune.pipeline import run
+from spark_prune.report import write_report
 from tests.helpers import make_config, write_input
 from tests.shard_fixtures import clustered
 
@@ -121,3 +122,28 @@ def test_run_logged_to_a_file_store(
     assert not (out / "report.html").exists()
     local = client.download_artifacts(logged.info.run_id, "manifest.json", str(tmp_path))
     assert json.loads(Path(local).read_text())["counts"] == result.counts
+
+    write_report(spark, str(out), str(out / "report.html"), thumbnails_column=None)
+    artifacts = {a.path for a in client.list_artifacts(logged.info.run_id)}
+    assert artifacts == {"manifest.json", "report.html"}
+    page = client.download_artifacts(logged.info.run_id, "report.html", str(tmp_path / "dl"))
+    assert Path(page).read_text() == (out / "report.html").read_text()
+    assert result.run_id in Path(page).read_text()
+
+
+def test_report_of_an_untracked_run_is_not_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A report of a run that MLflow never saw is a warning naming the run id, not an error."""
+    from mlflow import MlflowClient
+
+    store = f"file:{tmp_path / 'mlruns'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    MlflowClient(store).create_experiment("other")
+    doc = {"run_id": "it's-20261125", "config": {"tracking": {"mlflow": True}}}
+    with caplog.at_level("WARNING", logger="spark_prune.tracking"):
+        assert tracking.log_report(doc, "<html></html>") is None
+    assert "spark_prune.run_id=it's-20261125" in caplog.text
+    off = {"run_id": "r", "config": {"tracking": {"mlflow": False}}}
+    assert tracking.log_report(off, "<html></html>") is None

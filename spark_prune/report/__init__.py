@@ -15,6 +15,7 @@ import logging
 
 from pyspark.sql import SparkSession
 
+from spark_prune import tracking
 from spark_prune.lake import write_text
 from spark_prune.report.data import load_run
 from spark_prune.report.evaluation import evaluation_section
@@ -47,7 +48,8 @@ def write_report(
     kept and removed rows for the ``max_clusters_shown`` largest clusters (only when the input
     table has a binary ``thumbnails_column``), the strategy comparison when the run's output
     holds an ``evaluation`` table (``report.evaluation``), and the manifest. A stage that did
-    not run is reported as such instead of failing.
+    not run is reported as such instead of failing. When the run was tracked in MLflow, the
+    page is also logged to that MLflow run as ``report.html``.
     """
     tables = load_run(spark, run_path)
     sections = [
@@ -63,4 +65,5 @@ def write_report(
     page = render_page(tables.manifest, sections)
     write_text(spark, out_html, page)
     log.info("report written to %s (%d KB)", out_html, len(page) // 1024)
+    tracking.log_report(tables.manifest, page)  # MLflow, only when the run was tracked
     return out_html
