@@ -17,6 +17,7 @@ from spark_prune.config_sections import (
     EvalStrategy,
     EvaluateConfig,
     HierarchyConfig,
+    IncrementalConfig,
     KeepByConfig,
     SortDirection,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "EvalStrategy",
     "EvaluateConfig",
     "HierarchyConfig",
+    "IncrementalConfig",
     "KeepByConfig",
     "PipelineConfig",
     "SortDirection",
@@ -347,29 +349,6 @@ class TrackingConfig:
             self.experiment is None or bool(self.experiment.strip()),
             f"{key}.experiment",
             "must not be empty (null = MLflow's default experiment)",
-        )
-
-
-@dataclass(frozen=True)
-class IncrementalConfig:
-    """An incremental run: only the rows added to / deleted from the input since the version
-    ``previous_run`` read are assigned and deduplicated; both k-means are frozen to its
-    centroids. ``refit_above``: warn when more than this share of the added rows lie beyond
-    the previous rows' 95th percentile of DBP distance (a full refit is due)."""
-
-    previous_run: str | None = None
-    refit_above: float | None = 0.2
-
-    def validate(self, key: str) -> None:
-        _check(
-            self.previous_run is None or bool(self.previous_run.strip()),
-            f"{key}.previous_run",
-            "must not be empty (null = a full run)",
-        )
-        _check(
-            self.refit_above is None or 0 <= self.refit_above <= 1,
-            f"{key}.refit_above",
-            f"must be a share in [0, 1], got {self.refit_above}",
         )
 
 

@@ -1,5 +1,5 @@
 """Config sections of the ``evaluate`` work (``evaluate:``, ``semdedup.keep_by``,
-``dbp.hierarchy``) and the ``check`` helper every section uses.
+``dbp.hierarchy``), ``incremental:``, and the ``check`` helper every section uses.
 
 They live outside ``config.py`` to keep that module readable; :mod:`spark_prune.config`
 re-exports them, and ``ConfigError`` comes from :mod:`spark_prune.errors`.
@@ -15,6 +15,7 @@ from spark_prune.errors import ConfigError
 
 EvalStrategy = Literal["dbp", "uniform", "ssp", "random", "dbp_random", "hierarchical"]
 SortDirection = Literal["desc", "asc"]
+Refit = Literal["warn", "auto"]
 
 
 def check(condition: bool, key: str, message: str) -> None:
@@ -96,3 +97,33 @@ class EvaluateConfig:
 
     def require_label(self, key: str) -> None:
         check(bool(self.label_column), f"{key}.label_column", "is required by evaluate")
+
+
+@dataclass(frozen=True)
+class IncrementalConfig:
+    """An incremental run: only the rows added to / deleted from the input since the version
+    ``previous_run`` read are assigned and deduplicated; both k-means are frozen to its
+    centroids. ``refit_above``: when more than this share of the added rows lie beyond the
+    previous rows' 95th percentile of DBP distance, a full refit is due: ``refit: warn`` logs
+    a warning, ``refit: auto`` makes the run a full run (both k-means refitted)."""
+
+    previous_run: str | None = None
+    refit_above: float | None = 0.2
+    refit: Refit = "warn"
+
+    def validate(self, key: str) -> None:
+        check(
+            self.previous_run is None or bool(self.previous_run.strip()),
+            f"{key}.previous_run",
+            "must not be empty (null = a full run)",
+        )
+        check(
+            self.refit_above is None or 0 <= self.refit_above <= 1,
+            f"{key}.refit_above",
+            f"must be a share in [0, 1], got {self.refit_above}",
+        )
+        check(
+            self.refit in ("warn", "auto"),
+            f"{key}.refit",
+            f"must be warn or auto, got {self.refit!r}",
+        )

@@ -7,9 +7,11 @@ centroids (``*.kmeans.centroids_from``), and is computed as one:
 * rows added and deleted since the previous version come from the Delta change data feed when
   the table has ``delta.enableChangeDataFeed``, else from an id anti-join both ways (which
   cannot see a row rewritten in place under the same id: use the change data feed for that);
-* SemDeDup assigns only rows without a stored result and recomputes exactly the clusters that
-  gained or lost rows (the same exact kernel over all their rows); the other clusters keep
-  their stored ``max_sim`` / ``partner`` (a cluster's result depends on its rows only);
+* SemDeDup assigns the rows without a stored result; a cluster that gained or lost rows is
+  updated exactly (``incremental_semdedup``, ``core.semdedup_update``): its new rows and the old
+  rows whose stored partner was deleted are computed against every earlier row, every other old
+  row keeps the better of its stored answer and the best new row before it (old rows never
+  reorder among themselves). Untouched clusters keep their stored ``max_sim`` / ``partner``;
 * DBP takes the stored ``(id, cluster_id, dist)`` of every unchanged row and assigns only the
   others; sizes, distance sums, quotas and ranks are then computed from those columns alone.
 """
@@ -22,13 +24,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import Any
 
-import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_prune import contract
+from spark_prune import contract, drift
 from spark_prune.assign import assign_clusters
 from spark_prune.config import ConfigError, PipelineConfig
+from spark_prune.drift import quantile_upper_bound as quantile_upper_bound  # re-exported
 from spark_prune.errors import UserError, first_line, is_spark_error
 from spark_prune.io import absolute_local_path
 from spark_prune.lake import DeltaLocation, write_text
@@ -45,8 +47,6 @@ SD_COLUMNS = (
     contract.SEMDEDUP_MAX_SIM,
     contract.SEMDEDUP_PARTNER,
 )
-DRIFT_QUANTILE = 0.95
-DRIFT_BUCKET = 1e-4  # the previous rows' quantile is found on a histogram of this width
 
 
 def resolve(cfg: PipelineConfig) -> PipelineConfig:
@@ -120,7 +120,8 @@ class IncrementalRun:
 
     # ------------------------------------------------------------ SemDeDup
     def semdedup(self, rows: DataFrame, centroids: Any) -> tuple[DataFrame, dict[str, Any]]:
-        """SemDeDup's result for ``rows``: changed clusters recomputed, the others reused."""
+        """SemDeDup's result for ``rows``: changed clusters updated, the others reused."""
+        from spark_prune import incremental_semdedup as iu
         from spark_prune import semdedup as sd
 
         cfg, id_col, emb, dim = (
@@ -154,24 +155,31 @@ class IncrementalRun:
             | _distinct_ints(gone, contract.SEMDEDUP_CLUSTER_ID)
         )
         in_touched = F.col(contract.SEMDEDUP_CLUSTER_ID).isin(touched)
-        redo = rows.join(stored.filter(in_touched).select(id_col), id_col, "left_semi")
-        assigned = fresh.unionByName(sd.assign(redo, centroids, cfg, id_col, emb, dim))
-        recomputed, big = sd.dedup_assigned(assigned, centroids.sizes, id_col, dim, cfg)
+        old = rows.join(iu.with_stored(stored.filter(in_touched), id_col), id_col)
+        assigned = iu.as_new(fresh, id_col).unionByName(
+            sd.assign(old, centroids, cfg, id_col, emb, dim, iu.STORED)
+        )
+        updated, work = iu.update_clusters(assigned, id_col, dim, cfg)
+        recomputed = updated.drop(iu.IN_FULL)
         reused = stored.filter(~in_touched).select(*recomputed.columns)
         result = self.keep(recomputed.unionByName(reused))
         stats = sd.exact_stats(result, cfg.eps)
-        n_recomputed = recomputed.count()
-        recomputed.unpersist()
-        info = sd.describe(cfg, centroids, big, stats)
+        n_recomputed = sum(work.values())
+        updated.unpersist()
+        info = sd.describe(cfg, centroids, [], stats)
         info["incremental"] = {
             "clusters_recomputed": len(touched),
             "rows_recomputed": n_recomputed,
             "rows_reused": stats["rows"] - n_recomputed,
+            **work,
         }
         log.info(
-            "SemDeDup (incremental): %d clusters recomputed (%d rows), %d rows reused",
+            "SemDeDup (incremental): %d clusters updated (%d rows: %d against every earlier "
+            "row, %d against the new rows only), %d rows reused",
             len(touched),
             n_recomputed,
+            work["rows_computed_in_full"],
+            work["rows_computed_against_new_rows"],
             stats["rows"] - n_recomputed,
         )
         return result, info
@@ -212,53 +220,14 @@ class IncrementalRun:
         return stored.unionByName(fresh)
 
     def drift(self, assigned: DataFrame) -> dict[str, Any]:
-        """How far the added rows sit from the frozen DBP centroids: the share of them beyond
-        the previous rows' 95th percentile of ``dist`` (about 5% when nothing drifted)."""
-        dist = F.col(contract.DIST)
-        before = self.previous.table(contract.DECISIONS).filter(dist.isNotNull())
-        p95 = quantile_upper_bound(before, DRIFT_QUANTILE)
+        """How far the added rows sit from the frozen DBP centroids (``drift.measure``); logs
+        a warning when a full refit is due."""
         added = assigned.join(self.added, self.id_col, "left_semi")
-        row = added.agg(
-            F.count(F.lit(1)).alias("n"), F.sum((dist > F.lit(p95)).cast("long")).alias("beyond")
-        ).first()
-        n = int(row["n"]) if row else 0
-        beyond = int(row["beyond"] or 0) if row else 0
-        share = beyond / n if n else 0.0
-        limit = self.cfg.incremental.refit_above
-        due = limit is not None and n > 0 and share > limit
-        if due:
-            log.warning(
-                "incremental: %.1f%% of the %d added rows lie beyond the previous rows' "
-                "95th percentile of dist (%.4f), above incremental.refit_above %.1f%%: "
-                "the frozen centroids no longer fit the data, a full refit is due (run "
-                "without incremental.previous_run)",
-                100 * share,
-                n,
-                p95,
-                100 * (limit or 0),
-            )
+        facts = drift.measure(self.previous, added, self.cfg.incremental.refit_above)
+        drift.warn_if_due(facts)
         if self._dbp_stored is not None:  # rows DBP assigned (the others were stored)
             self.facts["dbp_rows_assigned"] = assigned.count() - self._dbp_stored.count()
-        return {
-            "previous_dist_p95": p95,
-            "added_rows_in_dbp": n,
-            "added_beyond_p95": beyond,
-            "share_beyond_p95": round(share, 6),
-            "refit_above": limit,
-            "refit_due": due,
-        }
-
-
-def quantile_upper_bound(rows: DataFrame, q: float) -> float:
-    """The upper edge of the ``DRIFT_BUCKET``-wide bucket of ``dist`` holding the q-quantile:
-    a histogram (at most 2 / bucket rows to the driver), the same for any partitioning."""
-    bucket = F.floor(F.col(contract.DIST) / F.lit(DRIFT_BUCKET)).cast("long")
-    hist = rows.groupBy(bucket.alias("b")).count().orderBy("b").collect()
-    counts = np.array([int(r["count"]) for r in hist], dtype=np.int64)
-    if counts.size == 0:
-        return float("nan")
-    at = int(np.searchsorted(np.cumsum(counts), np.ceil(q * counts.sum())))
-    return float((int(hist[min(at, len(hist) - 1)]["b"]) + 1) * DRIFT_BUCKET)
+        return facts
 
 
 def _distinct_ints(frame: DataFrame, column: str) -> set[int]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_prune import contract, decisions, incremental, manifest, tracking
+from spark_prune import contract, decisions, drift, incremental, manifest, tracking
 from spark_prune.checkpoints import Checkpoints
 from spark_prune.config import PipelineConfig
 from spark_prune.io import InputRead, OutputLocation, open_input, with_absolute_paths
@@ -86,6 +86,9 @@ def _run_locked(
     if cfg.incremental.previous_run:
         with ctx.timed("incremental.diff"):
             ctx.previous = incremental.prepare(spark, cfg, source.frame, version, ctx.persist)
+        if cfg.incremental.refit == "auto":
+            with ctx.timed("incremental.drift"):
+                cfg = _refit_if_drifted(ctx, source.frame)
     store = Checkpoints(spark, cfg.output.path, ctx.run_id, fresh) if cfg.output.path else None
     keys = run_keys(cfg, enabled, version, rethreshold=ctx.stored_semdedup is not None)
     outputs = _run_stages(ctx, enabled, source.frame, store, keys)
@@ -97,6 +100,24 @@ def _run_locked(
         store.clean()
     tracking.log_run(cfg, result.manifest)  # MLflow, only when tracking is on
     return result
+
+
+def _refit_if_drifted(ctx: RunContext, frame: DataFrame) -> PipelineConfig:
+    """``incremental.refit: auto``: the added rows' drift, measured before any stage; when a
+    refit is due the run becomes a full run (k-means refitted, nothing reused). Returns the
+    run's config."""
+    previous = ctx.previous
+    assert previous is not None
+    facts = drift.before_stages(ctx.spark, ctx.cfg, previous.previous, previous.added, frame)
+    previous.facts["refit"] = bool(facts["refit_due"])
+    if not facts["refit_due"]:
+        previous.facts["drift_before_stages"] = facts  # the DBP stage adds its own ``drift``
+        return ctx.cfg
+    drift.log_refit(facts)
+    previous.facts["drift"] = facts
+    ctx.refit_from, ctx.previous = previous, None
+    ctx.cfg = drift.full_run_config(ctx.cfg)
+    return ctx.cfg
 
 
 def _new_run_id(cfg: PipelineConfig) -> str:
@@ -149,6 +170,7 @@ def _publish(
 ) -> RunResult:
     """Write decisions, the stages' tables and pruned, then the manifest (the commit point)."""
     spark, id_col = ctx.spark, ctx.id_col
+    previous = ctx.previous or ctx.refit_from  # the run this one follows (or refitted instead)
     meta = {"run_id": ctx.run_id, "tool": "spark_prune"}
     versions: dict[str, int] = {}
     with ctx.timed("write.decisions"):
@@ -174,7 +196,7 @@ def _publish(
         started=started,
         input_version=source.version,
         input_shards=source.shards,
-        incremental=ctx.previous.facts if ctx.previous is not None else None,
+        incremental=previous.facts if previous is not None else None,
         counts=counts,
         timings=ctx.timings,
         outputs={
@@ -183,8 +205,8 @@ def _publish(
         },
     )
     doc = manifest.build(spark, ctx.cfg, facts, [output.report for _, output in outputs])
-    if ctx.previous is not None and incremental.writes_over_previous(ctx.cfg, out.manifest_path):
-        kept = incremental.keep_previous_manifest(spark, ctx.previous, out.manifest_path)
+    if previous is not None and incremental.writes_over_previous(ctx.cfg, out.manifest_path):
+        kept = incremental.keep_previous_manifest(spark, previous, out.manifest_path)
         doc["incremental"]["previous_manifest"] = kept  # the replaced run, by time travel
     if ctx.cfg.output.path:  # a report of the previous run must not sit beside this one
         remove_file(spark, f"{ctx.cfg.output.path.rstrip('/')}/{contract.REPORT_FILE}")

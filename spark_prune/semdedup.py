@@ -99,20 +99,13 @@ def _cluster_function(id_col: str, dim: int, cfg: SemDedupConfig) -> Callable[[p
         ids = id_column.to_numpy(zero_copy_only=False)
         dist = table.column(DIST_COL).to_numpy()
         key = table.column(ORDER_KEY).to_numpy() if ORDER_KEY in table.column_names else None
-        keep = _keep_values(table)
+        keep = keep_values(table)
         x = binary_to_matrix(table.column(EMB_BYTES), dim)
         descending = cfg.keep_by is None or cfg.keep_by.order == "desc"
         max_sim, partner = dedup_cluster(
             ids, dist, x, cfg.order, cfg.block_size, key, keep, descending
         )
-        none = partner < 0
-        columns = [
-            id_column,
-            table.column(CLUSTER_COL).combine_chunks(),
-            pa.array(dist, pa.float64()),
-            pa.array(np.where(none, 0.0, max_sim), pa.float64(), mask=none),
-            _null_where(id_column, partner, none),
-        ]
+        columns = result_columns(table, id_column, dist, max_sim, partner)
         names = [id_col, CLUSTER_COL, DIST_COL, MAX_SIM_COL, PARTNER_COL]
         if GUEST_COL in table.column_names:  # border_margin: which context this row is in
             columns.append(table.column(GUEST_COL).combine_chunks())
@@ -122,7 +115,21 @@ def _cluster_function(id_col: str, dim: int, cfg: SemDedupConfig) -> Callable[[p
     return process
 
 
-def _keep_values(table: pa.Table) -> np.ndarray | None:
+def result_columns(
+    table: pa.Table, id_column: pa.Array, dist: np.ndarray, max_sim: np.ndarray, partner: np.ndarray
+) -> list[pa.Array]:
+    """A cluster's output columns (``output_schema``); ``partner``: row index or -1 (null)."""
+    none = partner < 0
+    return [
+        id_column,
+        table.column(CLUSTER_COL).combine_chunks(),
+        pa.array(dist, pa.float64()),
+        pa.array(np.where(none, 0.0, max_sim), pa.float64(), mask=none),
+        _null_where(id_column, partner, none),
+    ]
+
+
+def keep_values(table: pa.Table) -> np.ndarray | None:
     """The keep_by column as float64 (null -> NaN, sorted last), or None without keep_by."""
     if KEEP_KEY not in table.column_names:
         return None
@@ -256,9 +263,11 @@ def assign(
     id_col: str,
     emb_col: str,
     dim: int,
+    extra: tuple[str, ...] = (),
 ) -> DataFrame:
     """Rows -> ``id, embedding bytes, semdedup_cluster_id, semdedup_dist`` (+ the order key, the
-    keep_by value, and with ``border_margin`` the second-nearest centroid and its distance)."""
+    keep_by value, and with ``border_margin`` the second-nearest centroid and its distance).
+    ``extra``: columns of ``df`` passed through as they are."""
     keep_by = check_keep_by(df, cfg)
     assigned = assign_clusters(
         df,
@@ -268,7 +277,7 @@ def assign(
         dim,
         CLUSTER_COL,
         DIST_COL,
-        passthrough=[keep_by] if keep_by else [],
+        passthrough=[*([keep_by] if keep_by else []), *extra],
         embedding_bytes_col=EMB_BYTES,
         second_cols=SECOND_COLS if cfg.border_margin > 0 else None,
         cluster_ids=centroids.ids,

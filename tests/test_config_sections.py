@@ -1,5 +1,6 @@
-"""The config sections of config_sections.py (evaluate:, semdedup.keep_by, dbp.hierarchy): parsed
-from YAML-style overrides, and every bad value a ConfigError naming the dotted key."""
+"""The config sections of config_sections.py (evaluate:, semdedup.keep_by, dbp.hierarchy,
+incremental:): parsed from YAML-style overrides, and every bad value a ConfigError naming the
+dotted key."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import pytest
 
 from spark_prune.config import ConfigError
 from spark_prune.config_loader import load_config
-from spark_prune.config_sections import EvaluateConfig, HierarchyConfig, KeepByConfig, check
+from spark_prune.config_sections import (
+    EvaluateConfig,
+    HierarchyConfig,
+    IncrementalConfig,
+    KeepByConfig,
+    check,
+)
 
 MINIMAL = ["input.path=/data/in", "output.path=/data/out"]
 
@@ -30,6 +37,7 @@ MINIMAL = ["input.path=/data/in", "output.path=/data/out"]
         ("evaluate.partitions=0", "evaluate.partitions: must be >= 1"),
         ("evaluate.budgets=[]", "evaluate.budgets: list at least one keep fraction"),
         ("evaluate.strategies=[]", "evaluate.strategies: list at least one strategy"),
+        ("incremental.refit=sometimes", "incremental.refit: must be one of warn, auto"),
     ],
 )
 def test_bad_values_name_the_key(override: str, message: str) -> None:
@@ -72,3 +80,11 @@ def test_defaults_and_direct_validation() -> None:
     check(True, "a.b", "never raised")
     with pytest.raises(ConfigError, match="^a.b: broken$"):
         check(False, "a.b", "broken")
+
+
+def test_incremental_refit_is_warn_or_auto() -> None:
+    assert IncrementalConfig().refit == "warn"
+    IncrementalConfig(refit="auto").validate("incremental")
+    bad = IncrementalConfig(refit="always")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^incremental.refit: must be warn or auto, got 'alw"):
+        bad.validate("incremental")

@@ -247,6 +247,8 @@ def incremental_summary(doc: dict[str, Any]) -> str | None:
             + (" (above incremental.refit_above: a full refit is due)" if drift.get("refit_due")
                else "")
         )  # fmt: skip
+    if inc.get("refit"):
+        text += "; refitted instead (incremental.refit: auto): a full run on the new version"
     return text
 
 

@@ -111,6 +111,7 @@ class RunContext:
     input_version: int | None = None  # the Delta version read (None for Parquet)
     stored_semdedup: StoredSemDedup | None = None  # rethreshold: an earlier run's similarities
     previous: IncrementalRun | None = None  # incremental: the previous run and the changes
+    refit_from: IncrementalRun | None = None  # incremental.refit auto: a full run instead
     timings: dict[str, float] = field(default_factory=dict)
     cached: list[DataFrame] = field(default_factory=list)
     progress: bool = True
