@@ -161,6 +161,13 @@ def test_spark_submit_on_a_standalone_cluster_decides_like_local(
     executors = list((tmp_path / "cluster").glob("worker*/app-*/*/stderr"))
     assert len(executors) == 2 and {p.parts[-4] for p in executors} == {"worker0", "worker1"}
     assert reasons(spark, output) == local_reasons
+    doc = json.loads((output / "manifest.json").read_text())
+    counts = doc["counts"]
+    assert counts["input"] == sum(
+        counts[k] for k in ("kept", "invalid", "semdedup", "dbp", "clip_score")
+    )
+    assert doc["embed"]["model"]["checkpoint_sha256"]
+    assert spark.read.format("delta").load(str(output / "pruned")).count() == counts["kept"]
 
 
 def test_run_and_embed_through_spark_connect_decide_like_local(

@@ -1,8 +1,8 @@
-"""The wheel clusters install, and ``spark-submit jobs/prune.py`` on the demo's real lakehouse."""
+"""The wheel clusters install. (``spark-submit jobs/prune.py`` on the demo's real lakehouse, with
+the Delta jars passed as on EMR, is in ``test_cluster_managers.py``.)"""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,11 +11,6 @@ from email.parser import Parser
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
-
-from spark_prune.demo.clipart import build_sample_lakehouse
-from spark_prune.session import DELTA_CATALOG, DELTA_EXTENSION
-from tests.embed_fixtures import data_cache, offline_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -90,53 +85,3 @@ def test_installed_wheel_runs_outside_the_repo(wheel: Path, tmp_path: Path) -> N
     )
     assert done.stdout.startswith(str(target)), done.stdout + done.stderr
     assert done.returncode == 2 and "dbp.tau" in done.stderr  # a config error naming the key
-
-
-def test_spark_submit_prune_job_on_the_sample_lakehouse(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    lakehouse = str(tmp_path / "clipart")
-    build_sample_lakehouse(spark, data_cache(), lakehouse, max_images=60)
-    output = tmp_path / "run"
-    command = [
-        str(BIN / "spark-submit"),
-        "--master",
-        "local[2]",
-        "--packages",
-        "io.delta:delta-spark_2.13:4.0.1",
-        "--conf",
-        f"spark.sql.extensions={DELTA_EXTENSION}",
-        "--conf",
-        f"spark.sql.catalog.spark_catalog={DELTA_CATALOG}",
-        "--conf",
-        "spark.ui.enabled=false",
-        str(ROOT / "jobs" / "prune.py"),
-        "--config",
-        str(ROOT / "conf" / "demo.yaml"),
-        "--set",
-        f"input.path={lakehouse}",
-        "--set",
-        f"output.path={output}",
-        *(arg for item in offline_overrides() for arg in ("--set", item)),
-        "--set",
-        f"embed.cache_path={tmp_path / 'embeddings'}",
-        "--set",
-        "dbp.kmeans.k=4",
-        "--set",
-        "semdedup.rows_per_cluster=30",
-    ]
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    done = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "kept" in done.stdout and "of 60 rows kept" in done.stdout
-    doc = json.loads((output / "manifest.json").read_text())
-    counts = doc["counts"]
-    assert counts["input"] == 60
-    assert counts["input"] == sum(
-        counts[k] for k in ("kept", "invalid", "semdedup", "dbp", "clip_score")
-    )
-    assert doc["embed"]["model"]["checkpoint_sha256"]
-    kept = spark.read.format("delta").load(str(output / "pruned")).count()
-    assert kept == counts["kept"]
