@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -96,6 +98,64 @@ def infer_dimension(df: DataFrame, emb_col: str) -> int | None:
     return int(counts[0]["dim"])
 
 
+@dataclass(frozen=True)
+class EmbeddingCensus:
+    """Rows per embedding length (-1: a null embedding), and among them the rows unusable at
+    that length for another reason (null elements, NaN or infinite values, all zeros, or an
+    embed error): what ``invalid_detail`` finds, counted in one pass."""
+
+    rows: dict[int, int]
+    unusable: dict[int, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+    def dimension(self) -> int | None:
+        """The most common length among non-null, non-empty rows (ties: the smaller length);
+        None when there is none (every row will be ``invalid``)."""
+        lengths = [(-n, d) for d, n in self.rows.items() if d > 0]
+        return min(lengths)[1] if lengths else None
+
+    def valid(self, dim: int | None) -> int:
+        """Rows ``invalid_detail(..., dim)`` leaves valid."""
+        return 0 if dim is None else self.rows.get(dim, 0) - self.unusable.get(dim, 0)
+
+
+def embedding_census(df: DataFrame, emb_col: str, error_col: str | None = None) -> EmbeddingCensus:
+    """One aggregation over the embedding column (a row per distinct length to the driver)."""
+    emb = F.col(emb_col)
+    length = F.when(emb.isNull(), F.lit(-1)).otherwise(F.size(emb))
+    flags = [_has_null_element(emb), _has_nan_or_inf(emb), _all_zero(emb)]
+    if error_col is not None:
+        flags.append(F.col(error_col).isNotNull())
+    unusable = F.lit(False)
+    for flag in flags:
+        unusable = unusable | F.coalesce(flag, F.lit(False))
+    found = (
+        df.groupBy(length.alias("length"))
+        .agg(F.count(F.lit(1)).alias("rows"), F.sum(unusable.cast("long")).alias("unusable"))
+        .collect()
+    )
+    return EmbeddingCensus(
+        rows={int(r["length"]): int(r["rows"]) for r in found},
+        unusable={int(r["length"]): int(r["unusable"] or 0) for r in found},
+    )
+
+
+def _has_null_element(emb: Column) -> Column:
+    return F.size(F.array_compact(emb)) != F.size(emb)
+
+
+def _has_nan_or_inf(emb: Column) -> Column:
+    largest, smallest = F.array_max(emb), F.array_min(emb)
+    return F.isnan(largest) | (largest == float("inf")) | (smallest == float("-inf"))
+
+
+def _all_zero(emb: Column) -> Column:
+    return (F.array_max(emb) == 0) & (F.array_min(emb) == 0)
+
+
 def invalid_detail(emb_col: str, dim: int | None) -> Column:
     """Why a row's embedding is unusable, or null when it is fine.
 
@@ -108,10 +168,11 @@ def invalid_detail(emb_col: str, dim: int | None) -> Column:
         return F.when(emb.isNull(), F.lit("embedding is null")).otherwise(
             F.lit("embedding is empty")
         )
-    largest, smallest = F.array_max(emb), F.array_min(emb)
-    has_null_element = F.size(F.array_compact(emb)) != F.size(emb)
-    has_nan_or_inf = F.isnan(largest) | (largest == float("inf")) | (smallest == float("-inf"))
-    all_zero = (largest == 0) & (smallest == 0)
+    has_null_element, has_nan_or_inf, all_zero = (
+        _has_null_element(emb),
+        _has_nan_or_inf(emb),
+        _all_zero(emb),
+    )
     return (
         F.when(emb.isNull(), F.lit("embedding is null"))
         .when(

@@ -13,6 +13,7 @@ from spark_prune.validate import (
     InputError,
     check_columns,
     check_unique_ids,
+    embedding_census,
     infer_dimension,
     with_invalid_detail,
 )
@@ -46,6 +47,38 @@ def test_invalid_detail_names_each_problem(spark: SparkSession) -> None:
         7: None,
         8: "embedding has 0 values, expected 3",
     }
+
+
+def test_census_counts_what_invalid_detail_finds(spark: SparkSession) -> None:
+    """One aggregation gives the rows, the dimension and the valid count that the per-row
+    detail gives, for every length it might be asked about, with an embed error column."""
+    rows = [
+        (0, None, None),
+        (1, [NAN, 1.0, 1.0], None),
+        (2, [INF, 1.0, 1.0], None),
+        (3, [1.0, 1.0, 1.0], "image could not be decoded"),
+        (4, [0.0, 0.0, 0.0], None),
+        (5, [1.0, 2.0], None),
+        (6, [1.0, None, 1.0], None),
+        (7, [0.0, -1.0, 0.0], None),
+        (8, [], None),
+        (9, [None, None, None], None),
+        (10, [2.0, 2.0], None),
+        (11, [3.0, 1.0, 2.0], None),
+    ]
+    schema = T.StructType([*SCHEMA.fields[:2], T.StructField("error", T.StringType())])
+    df = spark.createDataFrame(rows, schema)
+    census = embedding_census(df, "image_emb", "error")
+    assert census.total == len(rows) and census.rows == {-1: 1, 0: 1, 2: 2, 3: 8}
+    assert census.dimension() == 3 == infer_dimension(df, "image_emb")
+    for dim in (2, 3, 4):
+        detail = with_invalid_detail(df, "image_emb", dim).filter(
+            "_invalid_detail IS NULL AND error IS NULL"
+        )
+        assert census.valid(dim) == detail.count(), dim
+    assert census.valid(3) == 2 and census.valid(None) == 0
+    tie = embedding_census(df.filter("id IN (5, 10, 11, 7)"), "image_emb")
+    assert tie.dimension() == 2  # two rows of length 2 and two of 3: the smaller length
 
 
 def test_check_columns_errors_name_the_column(spark: SparkSession) -> None:

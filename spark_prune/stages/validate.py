@@ -27,7 +27,7 @@ from spark_prune.validate import (
     as_array_embeddings,
     check_columns,
     check_unique_ids,
-    infer_dimension,
+    embedding_census,
     invalid_detail,
 )
 
@@ -57,20 +57,22 @@ class ValidateStage:
         check_columns(rows, id_col, emb_col)
         check_unique_ids(rows, id_col)
         rows = as_array_embeddings(rows, emb_col)  # Spark ML vectors: array<float>
-        dim = ctx.cfg.input.embedding_dim or infer_dimension(rows, emb_col)
+        error_col = EMBED_ERROR if EMBED_ERROR in rows.columns else None
+        census = embedding_census(rows, emb_col, error_col)  # one pass over the embeddings
+        dim = ctx.cfg.input.embedding_dim or census.dimension()
         ctx.embedding_dim = dim
-        ctx.rows_read = rows.count()
+        ctx.rows_read = census.total
         wanted = [id_col, emb_col, *ctx.needed_columns]
         missing = [c for c in ctx.needed_columns if c not in rows.columns]
         if missing:
             raise InputError(f"input has no column {missing[0]!r}, which the config names")
         detail = invalid_detail(emb_col, dim)
-        if EMBED_ERROR in rows.columns:  # the embed stage's reason comes first
-            detail = F.coalesce(F.col(EMBED_ERROR), detail)
+        if error_col is not None:  # the embed stage's reason comes first
+            detail = F.coalesce(F.col(error_col), detail)
         checked = rows.select(*dict.fromkeys(wanted), detail.alias(INVALID_COL))
         decisions = checked.select(id_col, F.lit(None).cast("boolean").alias(REMOVED), INVALID_COL)
         survivors = checked.filter(F.col(INVALID_COL).isNull()).drop(INVALID_COL)
-        n_valid = survivors.count()
+        n_valid = census.valid(dim)
         check_rows(ctx.cfg, ctx.rows_read, n_valid, ctx.input_version)
         report = ValidateReport(
             self.name, rows_in=ctx.rows_read, invalid=ctx.rows_read - n_valid, embedding_dim=dim
