@@ -85,17 +85,7 @@ def check_unique_ids(df: DataFrame, id_col: str, show: int = 5) -> None:
 def infer_dimension(df: DataFrame, emb_col: str) -> int | None:
     """The most common embedding length among non-null, non-empty rows (ties: the smaller
     length); None when there is none (every row will be ``invalid``)."""
-    counts = (
-        df.filter(F.col(emb_col).isNotNull() & (F.size(emb_col) > 0))
-        .groupBy(F.size(emb_col).alias("dim"))
-        .count()
-        .orderBy(F.desc("count"), "dim")
-        .limit(1)
-        .collect()
-    )
-    if not counts:
-        return None
-    return int(counts[0]["dim"])
+    return embedding_census(df, emb_col).dimension()
 
 
 @dataclass(frozen=True)
