@@ -28,7 +28,11 @@ def test_long_work_logs_tasks_done(spark: SparkSession, caplog: pytest.LogCaptur
         assert df.count() == 12
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("slow stage:")]
     assert lines, caplog.text
-    assert all(" of 12 tasks done" in line for line in lines), lines
+    # count() ends with a one-task stage, which a slow machine may catch too
+    wide = [line for line in lines if " of 12 tasks done" in line]
+    assert wide, lines
+    done = [int(line.split(": ")[1].split(" of ")[0]) for line in wide]
+    assert done == sorted(done) and done[-1] <= 12, wide
     assert tasks_done(spark.sparkContext.statusTracker()) is None  # nothing running now
 
 
