@@ -185,14 +185,20 @@ def single_process(data: str, cfg: SemDedupConfig, dim: int, threads: int) -> di
 
 
 def spark_run(
-    data: str, cfg: SemDedupConfig, dim: int, rows: int, driver_memory: str, keep: bool = False
+    data: str,
+    cfg: SemDedupConfig,
+    dim: int,
+    rows: int,
+    driver_memory: str,
+    keep: bool = False,
+    extra_conf: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
     from spark_prune.semdedup import semdedup, semdedup_removed
     from spark_prune.session import get_spark
 
-    conf = {"spark.driver.memory": driver_memory, "spark.ui.enabled": "false"}
+    conf = {"spark.driver.memory": driver_memory, "spark.ui.enabled": "false", **(extra_conf or {})}
     spark = get_spark("bench_semdedup", master="local[2]", conf=conf)
     df = spark.read.parquet(data)
     with PeakMemory() as memory:

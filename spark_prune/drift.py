@@ -46,12 +46,21 @@ def quantile_upper_bound(rows: DataFrame, q: float) -> float:
     return float((int(hist[min(at, len(hist) - 1)]["b"]) + 1) * DRIFT_BUCKET)
 
 
-def measure(previous: OpenRun, added: DataFrame, limit: float | None) -> dict[str, Any]:
-    """The drift facts of ``added`` (rows with ``dist`` to the frozen DBP centroids) against
-    the previous run's rows."""
+def previous_p95(previous: OpenRun) -> float:
+    """The previous run's 95th percentile of ``dist`` (``quantile_upper_bound``)."""
     dist = F.col(contract.DIST)
     before = previous.table(contract.DECISIONS).filter(dist.isNotNull())
-    p95 = quantile_upper_bound(before, DRIFT_QUANTILE)
+    return quantile_upper_bound(before, DRIFT_QUANTILE)
+
+
+def measure(
+    previous: OpenRun, added: DataFrame, limit: float | None, p95: float | None = None
+) -> dict[str, Any]:
+    """The drift facts of ``added`` (rows with ``dist`` to the frozen DBP centroids) against
+    the previous run's rows; ``p95``: their ``previous_p95`` when already measured."""
+    dist = F.col(contract.DIST)
+    if p95 is None:
+        p95 = previous_p95(previous)
     row = added.agg(
         F.count(F.lit(1)).alias("n"), F.sum((dist > F.lit(p95)).cast("long")).alias("beyond")
     ).first()
@@ -123,8 +132,13 @@ def log_refit(facts: dict[str, Any]) -> None:
     )
 
 
+def with_centroids_from(cfg: PipelineConfig, source: str | None) -> PipelineConfig:
+    """``cfg`` with both k-means frozen to the run at ``source`` (None: fitted afresh)."""
+    dbp = replace(cfg.dbp, kmeans=replace(cfg.dbp.kmeans, centroids_from=source))
+    sd = replace(cfg.semdedup, kmeans=replace(cfg.semdedup.kmeans, centroids_from=source))
+    return replace(cfg, dbp=dbp, semdedup=sd)
+
+
 def full_run_config(cfg: PipelineConfig) -> PipelineConfig:
     """``cfg`` with both k-means fitted again (``resolve`` froze them to the previous run)."""
-    dbp = replace(cfg.dbp, kmeans=replace(cfg.dbp.kmeans, centroids_from=None))
-    sd = replace(cfg.semdedup, kmeans=replace(cfg.semdedup.kmeans, centroids_from=None))
-    return replace(cfg, dbp=dbp, semdedup=sd)
+    return with_centroids_from(cfg, None)

@@ -68,11 +68,8 @@ def resolve(cfg: PipelineConfig) -> PipelineConfig:
                 f"{section}.kmeans.centroids_from: an incremental run uses the "
                 f"previous run's centroids ({previous!r}); leave it unset"
             )
-    dbp = replace(cfg.dbp, kmeans=replace(cfg.dbp.kmeans, centroids_from=previous))
-    sd = replace(cfg.semdedup, kmeans=replace(cfg.semdedup.kmeans, centroids_from=previous))
-    return replace(
-        cfg, dbp=dbp, semdedup=sd, incremental=replace(cfg.incremental, previous_run=previous)
-    )
+    frozen = drift.with_centroids_from(cfg, previous)
+    return replace(frozen, incremental=replace(cfg.incremental, previous_run=previous))
 
 
 def writes_over_previous(cfg: PipelineConfig, manifest_path: str) -> bool:
@@ -223,7 +220,13 @@ class IncrementalRun:
         """How far the added rows sit from the frozen DBP centroids (``drift.measure``); logs
         a warning when a full refit is due."""
         added = assigned.join(self.added, self.id_col, "left_semi")
-        facts = drift.measure(self.previous, added, self.cfg.incremental.refit_above)
+        measured = self.facts.get("drift_before_stages") or {}  # refit: auto measured it
+        facts = drift.measure(
+            self.previous,
+            added,
+            self.cfg.incremental.refit_above,
+            p95=measured.get("previous_dist_p95"),
+        )
         drift.warn_if_due(facts)
         if self._dbp_stored is not None:  # rows DBP assigned (the others were stored)
             self.facts["dbp_rows_assigned"] = assigned.count() - self._dbp_stored.count()

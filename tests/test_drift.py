@@ -69,6 +69,16 @@ def test_auto_refits_a_drifted_append(
     assert auto.manifest["semdedup"]["kmeans"] == full.manifest["semdedup"]["kmeans"]
     assert "incremental" not in auto.manifest["semdedup"]  # nothing reused
 
+    kept = _run(spark, source, tmp_path / "kept", 1, previous_run=previous,
+                refit_above=0.99, refit="auto")  # fmt: skip
+    facts = kept.manifest["incremental"]
+    before, in_dbp = facts["drift_before_stages"], facts["drift"]
+    assert facts["refit"] is False and before["refit_due"] is False
+    assert kept.manifest["kmeans"]["dbp"]["method"] == "frozen"
+    # the previous run's percentile is measured once and used by both
+    assert in_dbp["previous_dist_p95"] == before["previous_dist_p95"] > 0
+    assert in_dbp["share_beyond_p95"] == before["share_beyond_p95"]
+
 
 def test_warn_logs_that_a_refit_is_due(caplog: pytest.LogCaptureFixture) -> None:
     """``refit: warn`` (the DBP stage's call): the warning, only when due (the pipeline-level
