@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from spark_prune.errors import OutputError, spark_condition
+
+COMMIT_FILE = re.compile(r"\d{20}\.json")
 
 
 def is_table_name(ref: str) -> bool:
@@ -83,11 +86,40 @@ class DeltaLocation:
         except Exception:  # unreachable store or no permission: not a table we can use
             return False
 
-    def last_commit(self, spark: SparkSession) -> Row:
+    def last_commit(self, spark: SparkSession) -> Mapping[str, Any]:
+        """The latest commit's ``version`` and ``userMetadata`` (and, from ``history``, the
+        rest of its history row)."""
+        local = self._local_last_commit(spark)
+        if local is not None:
+            return local
         row = self.history(spark, 1).first()
         if row is None:
             raise FileNotFoundError(f"Delta table {self.ref!r} has no commits")
-        return row
+        return row.asDict()
+
+    def _local_last_commit(self, spark: SparkSession) -> dict[str, Any] | None:
+        """A local table's latest commit read from its ``_delta_log`` (the newest
+        ``<version>.json`` and its ``commitInfo``): no Spark job for what every write asks.
+        None where the log is not on this machine's disk (a remote store, Spark Connect)."""
+        if self.is_catalog or not is_local_path(self.ref) or is_connect(spark):
+            return None
+        log_dir = local_path(self.ref) / "_delta_log"
+        try:
+            names = os.listdir(log_dir)
+        except OSError:
+            return None
+        versions = [int(n[:20]) for n in names if COMMIT_FILE.fullmatch(n)]
+        if not versions:
+            return None
+        version = max(versions)
+        info: dict[str, Any] = {}
+        with open(log_dir / f"{version:020d}.json", encoding="utf-8") as commit:
+            for line in commit:
+                action = json.loads(line) if line.strip() else {}
+                if "commitInfo" in action:
+                    info = action["commitInfo"]
+                    break
+        return {"version": version, "userMetadata": info.get("userMetadata")}
 
     def latest_version(self, spark: SparkSession) -> int:
         return int(self.last_commit(spark)["version"])

@@ -1,11 +1,11 @@
 """Density-based pruning (dbp.py): statistics, quotas and selection against the plain numpy
-reference, and the strategies / within-cluster rules through a run."""
+reference, and the strategies / within-cluster rules (the strategies through whole runs:
+test_plans and test_evaluate)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
+import pandas as pd
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
@@ -21,9 +21,8 @@ from spark_prune.dbp import (
     select_rows,
     target_count,
 )
-from spark_prune.pipeline import run
 from tests import reference
-from tests.helpers import N, clusters, decisions, embedding_rows, make_config
+from tests.helpers import embedding_rows
 
 ASSIGNED = T.StructType(
     [
@@ -105,32 +104,28 @@ def test_global_rules_fill_quotas_after_selection(spark: SparkSession, small) ->
     assert table["quota"].tolist() == table["kept"].tolist() and table["kept"].sum() == 60
 
 
-def test_strategies_and_within_cluster_rules(
-    spark: SparkSession, input_path: str, tmp_path: Path
-) -> None:
-    frames = {}
-    for name, dbp_cfg in {
-        "ssp": {"strategy": "ssp"},
-        "uniform": {"strategy": "uniform"},
-        "easy": {"within_cluster": "easy", "keep_count": 600, "keep_fraction": None},
-        "random": {"strategy": "random"},
-    }.items():
-        run(spark, make_config(input_path, str(tmp_path / name), dbp=dbp_cfg))
-        frames[name] = (
-            decisions(spark, str(tmp_path / name)),
-            clusters(spark, str(tmp_path / name)),
-        )
-    ssp, _ = frames["ssp"]
-    hardest = ssp.sort_values(["dist", "id"], ascending=[False, True]).head(N // 2)["id"]
-    assert sorted(ssp.loc[ssp["kept"], "id"]) == sorted(hardest)
-    uniform, ucl = frames["uniform"]
-    np.testing.assert_allclose(ucl["p"], 1 / len(ucl))
-    assert uniform["kept"].sum() == N // 2
-    easy, _ = frames["easy"]
-    assert easy["kept"].sum() == 600
+def test_strategies_and_within_cluster_rules(spark: SparkSession, small) -> None:  # type: ignore[no-untyped-def]
+    ids, x, centroids = small
+    cluster, dist = reference.assign(x, centroids)
+    assigned = assigned_frame(spark, ids, cluster, dist, 3)
+    stats = cluster_stats(assigned)
+
+    def choose(**options: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+        cfg = DBPConfig(**options)  # type: ignore[arg-type]
+        plan = plan_quotas(stats, centroids, cfg, target_count(cfg, len(ids)))
+        selected = select_rows(spark, assigned, plan, cfg, "id")
+        return selected.toPandas(), finish_cluster_table(plan, selected, centroids)
+
+    uniform, table = choose(strategy="uniform")
+    np.testing.assert_allclose(table["p"], 1 / len(table))
+    assert uniform["kept"].sum() == len(ids) // 2
+    easy, _ = choose(within_cluster="easy", keep_count=100, keep_fraction=None)
+    assert easy["kept"].sum() == 100
     for _, group in easy.groupby("cluster_id"):
         kept, dropped = group[group["kept"]], group[~group["kept"]]
         if len(kept) and len(dropped):
             assert kept["dist"].max() <= dropped["dist"].min()
-    rnd, rcl = frames["random"]
-    assert rnd["kept"].sum() == N // 2 and (rcl["quota"] == rcl["kept"]).all()
+    rnd, table = choose(strategy="random")
+    assert rnd["kept"].sum() == len(ids) // 2 and (table["quota"] == table["kept"]).all()
+    again, _ = choose(strategy="random")
+    assert sorted(again.loc[again["kept"], "id"]) == sorted(rnd.loc[rnd["kept"], "id"])  # seeded

@@ -70,7 +70,7 @@ def test_auto_refits_a_drifted_append(
     assert "incremental" not in auto.manifest["semdedup"]  # nothing reused
 
     kept = _run(spark, source, tmp_path / "kept", 1, previous_run=previous,
-                refit_above=0.99, refit="auto")  # fmt: skip
+                refit_above=1.0, refit="auto")  # fmt: skip
     facts = kept.manifest["incremental"]
     before, in_dbp = facts["drift_before_stages"], facts["drift"]
     assert facts["refit"] is False and before["refit_due"] is False

@@ -2,15 +2,15 @@
 
 One scenario on tiny data (module fixture), in order:
 
-1. ``baseline``: an uninterrupted run (in process) of the command under test.
-2. ``old``: a complete earlier run in the output the killed runs overwrite.
-3. A real ``spark-prune run`` process is killed (SIGKILL to its process group: the Python
+1. ``old``: an uninterrupted run (in process) of the command under test, into the output
+   the killed runs then overwrite.
+2. A real ``spark-prune run`` process is killed (SIGKILL to its process group: the Python
    driver, its JVM and the Python workers) as SemDeDup starts.
-4. A rerun process takes over the dead run's lease; while it runs, a second process into the
+3. A rerun process takes over the dead run's lease; while it runs, a second process into the
    same output is refused at once, naming it; it is killed as DBP starts.
-5. A rerun process resumes SemDeDup and is killed between two table writes.
-6. After every kill the output still reads as the old run, consistently.
-7. A last rerun (in process) resumes every stage and equals the baseline.
+4. A rerun process resumes SemDeDup and is killed between two table writes.
+5. After every kill the output still reads as the old run, consistently.
+6. A last rerun (in process) resumes every stage and equals the old run.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ KILL_TIMEOUT = 400
 @dataclass
 class Scenario:
     out: Path
-    baseline: Path
     old_run_id: str
+    old: dict[str, object]  # what readers saw of the old run before any kill
     logs: dict[str, str] = field(default_factory=dict)
     codes: dict[str, int | None] = field(default_factory=dict)
     reads_after_kill: dict[str, dict[str, object]] = field(default_factory=dict)
@@ -111,11 +111,10 @@ def _read_run(spark: SparkSession, out: Path) -> dict[str, object]:
 def scenario(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     tmp = tmp_path_factory.mktemp("faults")
     table = _input(spark, tmp / "input")
-    out, baseline = tmp / "out", tmp / "baseline"
-    assert main(_argv(table, baseline)) == 0
-    assert main(_argv(table, out, "dbp.keep_fraction=0.3", "output.keep_checkpoints=false")) == 0
+    out = tmp / "out"
+    assert main(_argv(table, out)) == 0  # the old run, uninterrupted: the final run must equal it
     old = _read_run(spark, out)
-    s = Scenario(out, baseline, str(old["run_id"]))
+    s = Scenario(out, str(old["run_id"]), old)
 
     first = _start(_argv(table, out), tmp / "a.log")
     s.logs["a"] = _kill_when(first, tmp / "a.log", r"\] semdedup \.\.\.")
@@ -173,7 +172,8 @@ def test_final_rerun_resumes_and_equals_an_uninterrupted_run(
         assert main(_argv(table, scenario.out)) == 0
     assert "semdedup: resumed from checkpoint" in caplog.text  # c was killed after DBP
     assert "dbp: resumed from checkpoint" in caplog.text
-    final, base = _read_run(spark, scenario.out), _read_run(spark, scenario.baseline)
+    final, base = _read_run(spark, scenario.out), scenario.old
+    assert final["run_id"] != base["run_id"]
     assert final["kept"] == base["kept"] and final["counts"] == base["counts"]
     assert final["pruned"] == final["kept"]
     assert not (scenario.out / "_stages").exists()

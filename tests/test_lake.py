@@ -29,6 +29,23 @@ def test_path_table_versions_and_metadata(spark: SparkSession, tmp_path: Path) -
     assert table.history(spark).count() == 2
 
 
+def test_local_commits_read_from_the_log_agree_with_history(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    table, as_uri = DeltaLocation(str(tmp_path / "t")), DeltaLocation((tmp_path / "t").as_uri())
+    assert table._local_last_commit(spark) is None  # no table yet: history decides
+    rows = spark.createDataFrame([(1,)], "id long")
+    for step in range(3):
+        table.append(rows, {"step": step}, txn=("app", 1))  # the retried appends add no commit
+        table.write(rows, {"step": step, "kind": "overwrite"})
+        row = table.history(spark, 1).first()
+        assert row is not None
+        expected = {"version": row["version"], "userMetadata": row["userMetadata"]}
+        assert table._local_last_commit(spark) == expected == as_uri._local_last_commit(spark)
+    assert table.latest_version(spark) == 3  # one append and three overwrites
+    assert DeltaLocation("s3://bucket/t")._local_last_commit(spark) is None
+
+
 def test_append_with_a_transaction_id_is_written_once(spark: SparkSession, tmp_path: Path) -> None:
     table = DeltaLocation(str(tmp_path / "cache"))
     rows = spark.createDataFrame([(1,), (2,)], "id long")
