@@ -27,9 +27,6 @@ TEST_CONF = {
     "spark.default.parallelism": "4",
     "spark.ui.enabled": "false",
     "spark.driver.memory": "3g",
-    # the suite is ~100 runs on tiny tables, where compiling each query's Java (whole-stage
-    # codegen) costs more CPU than running it: about 15% of a small run's time (same results)
-    "spark.sql.codegen.wholeStage": "false",
     "spark.sql.warehouse.dir": "",  # filled in below
 }
 
