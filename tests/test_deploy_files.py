@@ -138,6 +138,10 @@ def test_job_graph_and_clusters() -> None:
     assert "gpu" in gpu["spark_version"]
     assert float(gpu["spark_conf"]["spark.task.resource.gpu.amount"]) > 0
     assert job["trigger"]["pause_status"] == "${var.pause_status}"
+    prune = next(t for t in job["tasks"] if t["task_key"] == "prune")
+    params = prune["python_wheel_task"]["parameters"]
+    assert "tracking.mlflow=true" in params and "tracking.experiment=${var.experiment}" in params
+    assert "-ml-" in clusters[prune["job_cluster_key"]]["spark_version"]  # MLflow preinstalled
     assert "periodic" in job["trigger"]
 
 

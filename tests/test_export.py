@@ -16,6 +16,7 @@ from spark_prune.export import (
     export_run,
     prefix_groups,
     write_datacomp_subset,
+    write_ids,
 )
 from spark_prune.pipeline import run
 from tests.shard_fixtures import Layout, datacomp_dir
@@ -83,6 +84,21 @@ def test_ids_parquet_equals_kept_ids(
     with pytest.raises(ExportError, match="exists; pass --overwrite"):
         export_run(spark, run_path, "ids", str(out))
     assert export_run(spark, run_path, "ids", str(out), overwrite=True) == len(kept)
+
+
+def test_ids_carry_laion_url_and_caption(spark: SparkSession, tmp_path: Path) -> None:
+    """clip-retrieval / LAION runs: the kept ids with their url and caption, nothing else."""
+    pruned = spark.createDataFrame(
+        [(k, f"https://x/{k}.jpg", f"caption {k}", 0.5) for k in (1, 2, 3)],
+        "key long, url string, caption string, similarity double",
+    )
+    kept = spark.createDataFrame([(1,), (3,)], "key long")
+    out = tmp_path / "laion_ids"
+    assert write_ids(kept, pruned, "key", str(out)) == 2
+    rows = sorted(spark.read.parquet(str(out)).collect(), key=lambda r: r["key"])
+    assert [r.asDict() for r in rows] == [
+        {"key": k, "url": f"https://x/{k}.jpg", "caption": f"caption {k}"} for k in (1, 3)
+    ]
 
 
 def test_uid_bits_at_the_uint64_edges(spark: SparkSession, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """DataComp metadata shards (formats/datacomp.py): pairing of ``.parquet`` and ``.npz`` files,
-and a full run with the recipe's stages on a DataComp layout."""
+and conf/datacomp.yaml run on a DataComp layout."""
 
 from __future__ import annotations
 
@@ -9,36 +9,25 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_prune.config_loader import config_from_dict
+from spark_prune.config_loader import load_config
 from spark_prune.formats.datacomp import DEFAULT_KEY, find_shards
 from spark_prune.formats.errors import ShardError
 from spark_prune.pipeline import run
-from tests.shard_fixtures import Layout, datacomp_dir, input_config
+from tests.shard_fixtures import Layout, datacomp_dir
 
 
 def test_datacomp_run_with_the_recipe_stages(
     spark: SparkSession, datacomp: Layout, tmp_path: Path
 ) -> None:
-    cfg = config_from_dict(
-        {
-            "input": input_config(
-                datacomp,
-                "datacomp",
-                id_column="uid",
-                embedding_key="l14_img",
-                embedding_column="l14_img",
-                embedding_dim=12,
-            ),
-            "output": {"path": str(tmp_path / "run")},
-            "semdedup": {"enabled": True, "eps": 0.01, "kmeans": {"k": 3, "iterations": 10}},
-            "clip_filter": {
-                "enabled": True,
-                "score_column": "clip_l14_similarity_score",
-                "keep_fraction": 0.8,
-            },
-            "dbp": {"keep_fraction": 0.5, "kmeans": {"k": 4, "iterations": 10}},
-        }
-    )
+    """conf/datacomp.yaml itself, scaled down: only sizes and the paths are overridden."""
+    recipe = Path(__file__).resolve().parents[1] / "conf" / "datacomp.yaml"
+    scaled = [f"input.path={datacomp.path}", "input.embedding_dim=12",
+              f"output.path={tmp_path / 'run'}", "semdedup.eps=0.01", "semdedup.kmeans.k=3",
+              "semdedup.kmeans.iterations=10", "clip_filter.keep_fraction=0.8",
+              "dbp.kmeans.k=4", "dbp.kmeans.iterations=10", "tracking.mlflow=false"]  # fmt: skip
+    cfg = load_config(recipe, scaled)
+    assert cfg.input.format == "datacomp" and cfg.input.embedding_key == "l14_img"
+    assert cfg.clip_filter.score_column == "clip_l14_similarity_score"
     result = run(spark, cfg)
     counts = result.counts
     assert counts["input"] == len(datacomp.ids)
@@ -55,6 +44,11 @@ def test_datacomp_run_with_the_recipe_stages(
     assert pruned.count() == counts["kept"]
     decided = spark.read.format("delta").load(str(tmp_path / "run" / "decisions"))
     assert sorted(r["uid"] for r in decided.select("uid").collect()) == sorted(datacomp.ids)
+    # the shards' own clip_l14_similarity_score drove the CLIP filter: it cut the lowest scores
+    scored = decided.filter("clip_score IS NOT NULL").select("clip_score", "reason").toPandas()
+    cut = scored[scored["reason"] == "clip_score"]["clip_score"]
+    passed = scored[scored["reason"] != "clip_score"]["clip_score"]
+    assert counts["clip_score"] == len(cut) > 0 and cut.max() <= passed.min()
 
 
 def test_shards_pair_parquet_and_npz_by_stem(tmp_path: Path) -> None:
