@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pyspark.sql import SparkSession
+import re
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_prune.contract import EMBED_ERROR
@@ -29,3 +32,29 @@ def test_invalid_rows_leave_the_survivors(spark: SparkSession) -> None:
     }
     assert (ctx.embedding_dim, ctx.rows_read) == (2, 4)
     assert out.report.manifest_entries() == {"input": {"embedding_dim": 2}}
+
+
+def _plan(df: DataFrame) -> str:
+    return str(df._jdf.queryExecution().executedPlan().toString())
+
+
+def test_an_all_valid_input_is_not_checked_again_row_by_row(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The census found every row usable: the decisions read only the id, and the survivors
+    carry no per-row check into the passes after validation."""
+    valid = [(1, [1.0, 0.0], "a"), (2, [0.5, 0.5], "b"), (3, [0.0, 2.0], "c")]
+    path = str(tmp_path / "valid")
+    spark.createDataFrame(valid, SCHEMA).write.parquet(path)
+    ctx = RunContext(spark, make_config("in", "out"), "r", progress=False)
+    out = ValidateStage().run(ctx, spark.read.parquet(path))
+    assert out.decisions is not None and out.report.invalid == 0
+    assert {r["id"]: r[INVALID] for r in out.decisions.collect()} == {1: None, 2: None, 3: None}
+    assert re.findall(r"ReadSchema: struct<([^>]*)>", _plan(out.decisions)) == ["id:bigint"]
+    assert "Filter " not in _plan(out.survivors)  # the plan node, not "DataFilters"
+    assert sorted(r["id"] for r in out.survivors.collect()) == [1, 2, 3]
+
+    spark.createDataFrame([(4, [0.0, 0.0], "d")], SCHEMA).write.mode("append").parquet(path)
+    out = ValidateStage().run(ctx, spark.read.parquet(path))  # one invalid row: checked
+    assert "Filter " in _plan(out.survivors)
+    assert sorted(r["id"] for r in out.survivors.collect()) == [1, 2, 3]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -66,15 +66,26 @@ class ValidateStage:
         missing = [c for c in ctx.needed_columns if c not in rows.columns]
         if missing:
             raise InputError(f"input has no column {missing[0]!r}, which the config names")
-        detail = invalid_detail(emb_col, dim)
-        if error_col is not None:  # the embed stage's reason comes first
-            detail = F.coalesce(F.col(error_col), detail)
+        n_valid = census.valid(dim)
+        check_rows(ctx.cfg, ctx.rows_read, n_valid, ctx.input_version)
+        detail = row_detail(emb_col, dim, error_col, all_valid=n_valid == census.total)
         checked = rows.select(*dict.fromkeys(wanted), detail.alias(INVALID_COL))
         decisions = checked.select(id_col, F.lit(None).cast("boolean").alias(REMOVED), INVALID_COL)
         survivors = checked.filter(F.col(INVALID_COL).isNull()).drop(INVALID_COL)
-        n_valid = census.valid(dim)
-        check_rows(ctx.cfg, ctx.rows_read, n_valid, ctx.input_version)
         report = ValidateReport(
             self.name, rows_in=ctx.rows_read, invalid=ctx.rows_read - n_valid, embedding_dim=dim
         )
         return StageOutput(survivors=survivors, report=report, decisions=decisions)
+
+
+def row_detail(emb_col: str, dim: int | None, error_col: str | None, all_valid: bool) -> Column:
+    """Each row's reason to be invalid (null: usable). When the census found every row usable
+    (the input is pinned, so a re-read finds the same rows) it is a null literal: the
+    survivors' filter folds away and the decisions read only the id, not the embeddings
+    again in every later pass."""
+    if all_valid:
+        return F.lit(None).cast("string")
+    detail = invalid_detail(emb_col, dim)
+    if error_col is not None:  # the embed stage's reason comes first
+        detail = F.coalesce(F.col(error_col), detail)
+    return detail
