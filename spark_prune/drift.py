@@ -25,7 +25,7 @@ from spark_prune.assign import assign_clusters
 from spark_prune.config import ConfigError, PipelineConfig
 from spark_prune.frozen import load_centroids
 from spark_prune.runs import OpenRun
-from spark_prune.validate import as_array_embeddings, invalid_detail
+from spark_prune.validate import as_array_embeddings, element_type, invalid_detail
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def before_stages(
         raise ConfigError(f"{AUTO_KEY}: run {previous.location!r} recorded no embedding_dim")
     centroids = load_centroids(spark, previous.location, "dbp", AUTO_KEY, int(dim), None)
     rows = as_array_embeddings(frame.join(added, id_col, "left_semi"), emb_col)
-    valid = rows.filter(invalid_detail(emb_col, int(dim)).isNull())
+    valid = rows.filter(invalid_detail(emb_col, int(dim), element_type(rows, emb_col)).isNull())
     assigned = assign_clusters(
         valid, centroids.vectors, id_col, emb_col, int(dim), cluster_ids=centroids.ids
     )

@@ -116,7 +116,8 @@ def embedding_census(df: DataFrame, emb_col: str, error_col: str | None = None) 
     """One aggregation over the embedding column (a row per distinct length to the driver)."""
     emb = F.col(emb_col)
     length = F.when(emb.isNull(), F.lit(-1)).otherwise(F.size(emb))
-    flags = [_has_null_element(emb), _has_nan_or_inf(emb), _all_zero(emb)]
+    flags = [_has_null_element(emb, element_type(df, emb_col)), _has_nan_or_inf(emb),
+             _all_zero(emb)]  # fmt: skip
     if error_col is not None:
         flags.append(F.col(error_col).isNotNull())
     unusable = F.lit(False)
@@ -133,8 +134,27 @@ def embedding_census(df: DataFrame, emb_col: str, error_col: str | None = None) 
     )
 
 
-def _has_null_element(emb: Column) -> Column:
-    return F.size(F.array_compact(emb)) != F.size(emb)
+def element_type(df: DataFrame, emb_col: str) -> T.DataType | None:
+    """The element type of an array embedding column (None for anything else)."""
+    dtype = df.schema[emb_col].dataType
+    return dtype.elementType if isinstance(dtype, T.ArrayType) else None
+
+
+def _has_null_element(emb: Column, elements: T.DataType | None = None) -> Column:
+    """Whether some element is null. For float arrays without copying the array:
+    ``array_contains(emb, NaN)`` is null exactly when no element is NaN and one is null (SQL's
+    three-valued logic; Spark's NaN equals NaN); the rare rows holding a NaN, invalid anyway,
+    are compacted to tell. Other element types compact every array."""
+    compacted = F.size(F.array_compact(emb)) != F.size(emb)
+    if not isinstance(elements, (T.FloatType, T.DoubleType)):
+        return compacted
+    has_nan = F.array_contains(emb, F.lit(float("nan")).cast(elements))
+    return (
+        F.when(emb.isNull(), F.lit(None).cast("boolean"))
+        .when(has_nan.isNull(), F.lit(True))
+        .when(has_nan, compacted)
+        .otherwise(F.lit(False))
+    )
 
 
 def _has_nan_or_inf(emb: Column) -> Column:
@@ -146,7 +166,7 @@ def _all_zero(emb: Column) -> Column:
     return (F.array_max(emb) == 0) & (F.array_min(emb) == 0)
 
 
-def invalid_detail(emb_col: str, dim: int | None) -> Column:
+def invalid_detail(emb_col: str, dim: int | None, elements: T.DataType | None = None) -> Column:
     """Why a row's embedding is unusable, or null when it is fine.
 
     Built from native array functions only (lambdas are evaluated row by row without code
@@ -159,7 +179,7 @@ def invalid_detail(emb_col: str, dim: int | None) -> Column:
             F.lit("embedding is empty")
         )
     has_null_element, has_nan_or_inf, all_zero = (
-        _has_null_element(emb),
+        _has_null_element(emb, elements),
         _has_nan_or_inf(emb),
         _all_zero(emb),
     )
@@ -177,4 +197,4 @@ def invalid_detail(emb_col: str, dim: int | None) -> Column:
 
 
 def with_invalid_detail(df: DataFrame, emb_col: str, dim: int | None) -> DataFrame:
-    return df.withColumn(INVALID_DETAIL, invalid_detail(emb_col, dim))
+    return df.withColumn(INVALID_DETAIL, invalid_detail(emb_col, dim, element_type(df, emb_col)))

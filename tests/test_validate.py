@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune.pipeline import run
@@ -33,10 +34,23 @@ def test_invalid_detail_names_each_problem(spark: SparkSession) -> None:
         (6, [1.0, None, 1.0], "c"),
         (7, [0.0, -1.0, 0.0], "c"),
         (8, [], "c"),
+        (9, [NAN, None, 1.0], "c"),  # a null element is named before a NaN
+        (10, [None, INF, 1.0], "c"),
     ]
-    df = with_invalid_detail(spark.createDataFrame(rows, SCHEMA), "image_emb", 3)
+    source = spark.createDataFrame(rows, SCHEMA)
+    df = with_invalid_detail(source, "image_emb", 3)
     got = {r["id"]: r["_invalid_detail"] for r in df.collect()}
+    for element in ("double", "decimal(10,2)"):  # float arrays skip a copy; others compact
+        other = source.withColumn("image_emb", F.col("image_emb").cast(f"array<{element}>"))
+        if element.startswith("decimal"):
+            other = other.filter("id NOT IN (1, 2, 3, 9, 10)")  # no NaN or inf in decimals
+        again = with_invalid_detail(other, "image_emb", 3).collect()
+        assert {r["id"]: r["_invalid_detail"] for r in again} == {
+            r["id"]: got[r["id"]] for r in again
+        }, element
     assert got == {
+        9: "embedding contains null values",
+        10: "embedding contains null values",
         0: "embedding is null",
         1: "embedding contains NaN or infinite values",
         2: "embedding contains NaN or infinite values",
@@ -65,11 +79,12 @@ def test_census_counts_what_invalid_detail_finds(spark: SparkSession) -> None:
         (9, [None, None, None], None),
         (10, [2.0, 2.0], None),
         (11, [3.0, 1.0, 2.0], None),
+        (12, [NAN, None, 2.0], None),
     ]
     schema = T.StructType([*SCHEMA.fields[:2], T.StructField("error", T.StringType())])
     df = spark.createDataFrame(rows, schema)
     census = embedding_census(df, "image_emb", "error")
-    assert census.total == len(rows) and census.rows == {-1: 1, 0: 1, 2: 2, 3: 8}
+    assert census.total == len(rows) and census.rows == {-1: 1, 0: 1, 2: 2, 3: 9}
     assert census.dimension() == 3 == infer_dimension(df, "image_emb")
     for dim in (2, 3, 4):
         detail = with_invalid_detail(df, "image_emb", dim).filter(

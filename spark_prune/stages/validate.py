@@ -27,6 +27,7 @@ from spark_prune.validate import (
     as_array_embeddings,
     check_columns,
     check_unique_ids,
+    element_type,
     embedding_census,
     invalid_detail,
 )
@@ -68,7 +69,7 @@ class ValidateStage:
             raise InputError(f"input has no column {missing[0]!r}, which the config names")
         n_valid = census.valid(dim)
         check_rows(ctx.cfg, ctx.rows_read, n_valid, ctx.input_version)
-        detail = row_detail(emb_col, dim, error_col, all_valid=n_valid == census.total)
+        detail = row_detail(rows, emb_col, dim, error_col, all_valid=n_valid == census.total)
         checked = rows.select(*dict.fromkeys(wanted), detail.alias(INVALID_COL))
         decisions = checked.select(id_col, F.lit(None).cast("boolean").alias(REMOVED), INVALID_COL)
         survivors = checked.filter(F.col(INVALID_COL).isNull()).drop(INVALID_COL)
@@ -78,14 +79,16 @@ class ValidateStage:
         return StageOutput(survivors=survivors, report=report, decisions=decisions)
 
 
-def row_detail(emb_col: str, dim: int | None, error_col: str | None, all_valid: bool) -> Column:
+def row_detail(
+    rows: DataFrame, emb_col: str, dim: int | None, error_col: str | None, all_valid: bool
+) -> Column:
     """Each row's reason to be invalid (null: usable). When the census found every row usable
     (the input is pinned, so a re-read finds the same rows) it is a null literal: the
     survivors' filter folds away and the decisions read only the id, not the embeddings
     again in every later pass."""
     if all_valid:
         return F.lit(None).cast("string")
-    detail = invalid_detail(emb_col, dim)
+    detail = invalid_detail(emb_col, dim, element_type(rows, emb_col))
     if error_col is not None:  # the embed stage's reason comes first
         detail = F.coalesce(F.col(error_col), detail)
     return detail
