@@ -140,7 +140,7 @@ def element_type(df: DataFrame, emb_col: str) -> T.DataType | None:
     return dtype.elementType if isinstance(dtype, T.ArrayType) else None
 
 
-def _has_null_element(emb: Column, elements: T.DataType | None = None) -> Column:
+def _has_null_element(emb: Column, elements: T.DataType | None) -> Column:
     """Whether some element is null. For float arrays without copying the array:
     ``array_contains(emb, NaN)`` is null exactly when no element is NaN and one is null (SQL's
     three-valued logic; Spark's NaN equals NaN); the rare rows holding a NaN, invalid anyway,
@@ -166,12 +166,13 @@ def _all_zero(emb: Column) -> Column:
     return (F.array_max(emb) == 0) & (F.array_min(emb) == 0)
 
 
-def invalid_detail(emb_col: str, dim: int | None, elements: T.DataType | None = None) -> Column:
+def invalid_detail(emb_col: str, dim: int | None, elements: T.DataType | None) -> Column:
     """Why a row's embedding is unusable, or null when it is fine.
 
     Built from native array functions only (lambdas are evaluated row by row without code
     generation). array_max/array_min skip null elements and order NaN above +inf, so two
-    passes find NaN, infinities and all-zero vectors; array_compact finds null elements.
+    passes find NaN, infinities and all-zero vectors. ``elements``, the array's element type
+    (:func:`element_type`), picks how null elements are found (:func:`_has_null_element`).
     """
     emb = F.col(emb_col)
     if dim is None:  # no usable embedding anywhere: every row is invalid, saying why
