@@ -64,18 +64,23 @@ def as_array_embeddings(df: DataFrame, emb_col: str) -> DataFrame:
 
 
 def check_unique_ids(df: DataFrame, id_col: str, show: int = 5) -> None:
-    """Fail naming some duplicated ids (and a null id counts as bad too)."""
-    nulls = df.filter(F.col(id_col).isNull()).limit(1).count()
-    if nulls:
+    """Fail naming some duplicated ids (and a null id counts as bad too): one aggregation."""
+    ident = F.col(id_col)
+    bad = (
+        df.groupBy(ident)
+        .count()
+        .filter(ident.isNull() | (F.col("count") > 1))
+        .orderBy(ident.asc_nulls_first())
+        .limit(show)
+        .collect()
+    )
+    if bad and bad[0][id_col] is None:
         raise InputError(
             f"id column {id_col!r} contains null ids; every row needs a unique id "
             f"(fill them in, filter them out, or set input.id_column)"
         )
-    dupes = (
-        df.groupBy(id_col).count().filter(F.col("count") > 1).orderBy(id_col).limit(show).collect()
-    )
-    if dupes:
-        listed = ", ".join(f"{row[id_col]!r} (x{row['count']})" for row in dupes)
+    if bad:
+        listed = ", ".join(f"{row[id_col]!r} (x{row['count']})" for row in bad)
         raise InputError(
             f"id column {id_col!r} has duplicate ids, e.g. {listed}; ids must be unique "
             f"(deduplicate the input or set input.id_column)"

@@ -119,6 +119,12 @@ def test_duplicate_and_null_ids(spark: SparkSession) -> None:
         check_unique_ids(dupes, "id")
     with pytest.raises(InputError, match="null ids"):
         check_unique_ids(spark.createDataFrame([(1,), (None,)], schema), "id")
+    both = spark.createDataFrame([(3,), (3,), (None,), (None,)], schema)  # nulls named first
+    with pytest.raises(InputError, match="contains null ids"):
+        check_unique_ids(both, "id")
+    many = spark.createDataFrame([(i,) for i in range(8) for _ in range(2)], schema)
+    with pytest.raises(InputError, match=r"e.g. 0 \(x2\), 1 \(x2\), 2 \(x2\), 3 \(x2\), 4 \(x2\);"):
+        check_unique_ids(many, "id")  # the five smallest, in order
 
 
 def test_infer_dimension_is_the_most_common_length(spark: SparkSession) -> None:
