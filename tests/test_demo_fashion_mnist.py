@@ -12,6 +12,7 @@ from spark_prune.demo.fashion_mnist import (
     embed_pixels,
     ensure_fashion_mnist,
     load_split,
+    main,
     pca_basis,
     read_idx,
 )
@@ -30,6 +31,15 @@ def test_read_idx_rejects_other_files(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(b"\x00\x00\x0d\x01\x00\x00\x00\x01abcd"))
     with pytest.raises(ValueError, match="not an unsigned-byte IDX file"):
         read_idx(path)
+
+
+@pytest.mark.parametrize("rows", ["0", "60001"])
+def test_rows_out_of_range_is_a_usage_error(rows: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--rows", rows, "--out", "unused"])  # refused before any Spark session starts
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith(f"--rows {rows}: the training split has 1 to 60000 rows")
 
 
 def test_pca_is_an_orthonormal_basis_with_fixed_signs() -> None:

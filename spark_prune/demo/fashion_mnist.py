@@ -49,6 +49,7 @@ CLASSES = (
 COMPONENTS = 64
 FIT_ROWS = 10_000
 ROWS_PER_PARTITION = 2_000
+TRAIN_ROWS = 60_000  # images in the training split
 
 SCHEMA = T.StructType(
     [
@@ -119,8 +120,8 @@ def build_fashion_mnist_table(
 ) -> dict[str, Any]:
     """Write the first ``rows`` training images as ``id, label, class_name, image_emb`` (the
     PCA fixture) to a Delta table; a table already holding the same rows is left alone."""
-    if not 1 <= rows <= 60_000:
-        raise ValueError(f"rows must be in [1, 60000], got {rows}")
+    if not 1 <= rows <= TRAIN_ROWS:
+        raise ValueError(f"rows must be in [1, {TRAIN_ROWS}], got {rows}")
     out_path = absolute_local_path(out_path)
     pixels, labels = load_split(ensure_fashion_mnist(cache_dir), "train")
     mean, basis = pca_basis(pixels, components)
@@ -155,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="data/lakehouse/fashion_mnist")
     parser.add_argument("--cache", default="data/cache", help="where the package is unpacked")
     args = parser.parse_args(argv)
+    if not 1 <= args.rows <= TRAIN_ROWS:  # a usage error, before Spark starts
+        parser.error(f"--rows {args.rows}: the training split has 1 to {TRAIN_ROWS} rows")
     info = build_fashion_mnist_table(get_spark(), args.cache, args.out, rows=args.rows)
     print(json.dumps(info, indent=2))
     return 0
