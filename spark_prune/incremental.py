@@ -7,11 +7,11 @@ centroids (``*.kmeans.centroids_from``), and is computed as one:
 * rows added and deleted since the previous version come from the Delta change data feed when
   the table has ``delta.enableChangeDataFeed``, else from an id anti-join both ways (which
   cannot see a row rewritten in place under the same id: use the change data feed for that);
-* SemDeDup assigns the rows without a stored result; a cluster that gained or lost rows is
-  updated exactly (``incremental_semdedup``, ``core.semdedup_update``): its new rows and the old
-  rows whose stored partner was deleted are computed against every earlier row, every other old
-  row keeps the better of its stored answer and the best new row before it (old rows never
-  reorder among themselves). Untouched clusters keep their stored ``max_sim`` / ``partner``;
+* SemDeDup updates every cluster that gained rows or lost a partner exactly
+  (``incremental_semdedup``, ``core.semdedup_update``): its new rows and the old rows whose
+  stored partner was deleted are computed against every earlier row, every other old row keeps
+  the better of its stored answer and the best new row before it (old rows never reorder among
+  themselves). Other clusters keep their stored ``max_sim`` / ``partner``;
 * DBP takes the stored ``(id, cluster_id, dist)`` of every unchanged row and assigns only the
   others; sizes, distance sums, quotas and ranks are then computed from those columns alone.
 """
@@ -131,53 +131,27 @@ class IncrementalRun:
         self._check_same(("semdedup", "order"), ("semdedup", "keep_by"))
         if cfg.order == "random":
             self._check_same(("semdedup", "seed"))
-        ids = rows.select(id_col)
-        stored = self._stored(SD_COLUMNS).join(ids, id_col, "left_semi")
-        fresh = self.keep(
-            sd.assign(
-                rows.join(stored.select(id_col), id_col, "left_anti"),
-                centroids,
-                cfg,
-                id_col,
-                emb,
-                dim,
-            )
+        stored = self._stored(SD_COLUMNS).join(rows.select(id_col), id_col, "left_semi")
+        updated, work = iu.update_clusters(
+            sd.assign(rows, centroids, cfg, id_col, emb, dim),
+            iu.stored_entries(stored, id_col),
+            id_col,
+            dim,
+            cfg,
         )
-        previous = self.previous.table(contract.DECISIONS).filter(
-            F.col(contract.SEMDEDUP_CLUSTER_ID).isNotNull()
-        )
-        gone = previous.join(stored.select(id_col), id_col, "left_anti")
-        touched = sorted(
-            _distinct_ints(fresh, contract.SEMDEDUP_CLUSTER_ID)
-            | _distinct_ints(gone, contract.SEMDEDUP_CLUSTER_ID)
-        )
-        in_touched = F.col(contract.SEMDEDUP_CLUSTER_ID).isin(touched)
-        old = rows.join(iu.with_stored(stored.filter(in_touched), id_col), id_col)
-        assigned = iu.as_new(fresh, id_col).unionByName(
-            sd.assign(old, centroids, cfg, id_col, emb, dim, iu.STORED)
-        )
-        updated, work = iu.update_clusters(assigned, id_col, dim, cfg)
-        recomputed = updated.drop(iu.IN_FULL)
-        reused = stored.filter(~in_touched).select(*recomputed.columns)
-        result = self.keep(recomputed.unionByName(reused))
+        result = self.keep(updated.drop(iu.IN_FULL, iu.TOUCHED))
         stats = sd.exact_stats(result, cfg.eps)
-        n_recomputed = sum(work.values())
         updated.unpersist()
         info = sd.describe(cfg, centroids, [], stats)
-        info["incremental"] = {
-            "clusters_recomputed": len(touched),
-            "rows_recomputed": n_recomputed,
-            "rows_reused": stats["rows"] - n_recomputed,
-            **work,
-        }
+        info["incremental"] = work
         log.info(
             "SemDeDup (incremental): %d clusters updated (%d rows: %d against every earlier "
             "row, %d against the new rows only), %d rows reused",
-            len(touched),
-            n_recomputed,
+            work["clusters_recomputed"],
+            work["rows_recomputed"],
             work["rows_computed_in_full"],
             work["rows_computed_against_new_rows"],
-            stats["rows"] - n_recomputed,
+            work["rows_reused"],
         )
         return result, info
 
@@ -231,11 +205,6 @@ class IncrementalRun:
         if self._dbp_stored is not None:  # rows DBP assigned (the others were stored)
             self.facts["dbp_rows_assigned"] = assigned.count() - self._dbp_stored.count()
         return facts
-
-
-def _distinct_ints(frame: DataFrame, column: str) -> set[int]:
-    """The distinct values of a cluster id column (at most k to the driver)."""
-    return {int(r[0]) for r in frame.select(column).distinct().collect()}
 
 
 def prepare(

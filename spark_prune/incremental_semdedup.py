@@ -1,11 +1,12 @@
-"""An incremental run's SemDeDup on the clusters that gained or lost rows: the exact update of
-``core.semdedup_update`` from the stored ``max_sim`` / ``partner``, one ``applyInArrow`` task
-per touched cluster.
+"""An incremental run's SemDeDup: the exact update of ``core.semdedup_update`` from the stored
+``max_sim`` / ``partner``, one ``applyInArrow`` task per cluster.
 
 New rows and old rows whose stored partner is gone are computed against every earlier row of
 their cluster; every other old row only against the new rows before it. The work per cluster is
-|new + partner gone| x |cluster| + |old| x |new|, so it is spread as one task per cluster; the
-huge-cluster split of a full run (``semdedup.split_rows``, ``semdedup_split``) is not used here.
+|new + partner gone| x |cluster| + |old| x |new|; a cluster with neither keeps its stored
+results. Every row now (assigned where it is read) and the stored results of the old rows (ids
+and two numbers) meet in one shuffle by cluster, so the embeddings move once, as in a full run.
+The huge-cluster split of a full run (``semdedup.split_rows``) is not used here.
 """
 
 from __future__ import annotations
@@ -31,64 +32,72 @@ from spark_prune.core.semdedup_update import (
 )
 from spark_prune.core.vectors import binary_to_matrix
 
-IS_NEW = "_semdedup_is_new"
+STORED_ENTRY = "_semdedup_stored_entry"  # marks a stored result's row in the union
 STORED_MAX_SIM = "_semdedup_stored_max_sim"
 STORED_PARTNER = "_semdedup_stored_partner"
 IN_FULL = "_semdedup_in_full"  # the row was computed against every earlier row
-STORED = (IS_NEW, STORED_MAX_SIM, STORED_PARTNER)
+TOUCHED = "_semdedup_touched"  # the row's cluster gained rows or lost a partner
 
 
-def with_stored(old: DataFrame, id_col: str) -> DataFrame:
-    """Stored rows ``id, semdedup_max_sim, semdedup_partner`` renamed as the update's inputs."""
-    return old.select(
+def stored_entries(stored: DataFrame, id_col: str) -> DataFrame:
+    """Stored rows ``id, semdedup_cluster_id, semdedup_max_sim, semdedup_partner`` as the
+    update's id-only entries: no embedding, so they cost nothing to shuffle."""
+    return stored.select(
         id_col,
-        F.lit(False).alias(IS_NEW),
+        F.col(sd.CLUSTER_COL),
+        F.lit(True).alias(STORED_ENTRY),
         F.col(sd.MAX_SIM_COL).alias(STORED_MAX_SIM),
         F.col(sd.PARTNER_COL).alias(STORED_PARTNER),
     )
 
 
-def as_new(assigned: DataFrame, id_col: str) -> DataFrame:
-    """Assigned new rows (``sd.assign``) with the update's inputs: new, nothing stored."""
-    id_type = assigned.schema[id_col].dataType
-    return (
-        assigned.withColumn(IS_NEW, F.lit(True))
-        .withColumn(STORED_MAX_SIM, F.lit(None).cast(T.DoubleType()))
-        .withColumn(STORED_PARTNER, F.lit(None).cast(id_type))
-    )
-
-
 def update_clusters(
-    assigned: DataFrame, id_col: str, dim: int, cfg: SemDedupConfig
+    assigned: DataFrame, stored: DataFrame, id_col: str, dim: int, cfg: SemDedupConfig
 ) -> tuple[DataFrame, dict[str, int]]:
-    """``assigned``: every row of the touched clusters (``sd.assign`` output with ``IS_NEW``,
-    ``STORED_MAX_SIM``, ``STORED_PARTNER``) -> the persisted ``id, semdedup_*`` result and
-    how many rows were computed against all earlier rows vs against the new rows only."""
+    """``assigned``: every row now (``sd.assign`` output); ``stored``: the previous results of
+    the old rows among them (``stored_entries``). One shuffle by cluster brings both together,
+    so the embeddings move once, as in a full run -> the persisted ``id, semdedup_*`` result
+    (with ``IN_FULL``, ``TOUCHED``) and the work done."""
     schema = sd.output_schema(assigned.schema[id_col])
-    flagged = T.StructType([*schema.fields, T.StructField(IN_FULL, T.BooleanType(), False)])
-    process = update_function(id_col, dim, cfg)
-    result = assigned.groupBy(sd.CLUSTER_COL).applyInArrow(process, flagged)
+    flags = [T.StructField(name, T.BooleanType(), False) for name in (IN_FULL, TOUCHED)]
+    both = assigned.unionByName(stored, allowMissingColumns=True)
+    result = both.groupBy(sd.CLUSTER_COL).applyInArrow(
+        update_function(id_col, dim, cfg), T.StructType([*schema.fields, *flags])
+    )
     result = result.persist(StorageLevel.MEMORY_AND_DISK)
+    return result, _work(result)
+
+
+def _work(result: DataFrame) -> dict[str, int]:
+    """Counts of the update's work (one aggregation, a single row to the driver)."""
+    touched = F.col(TOUCHED)
     row = result.agg(
-        F.count(F.lit(1)).alias("rows"), F.sum(F.col(IN_FULL).cast("long")).alias("full")
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(F.col(IN_FULL).cast("long")).alias("full"),
+        F.sum(touched.cast("long")).alias("touched_rows"),
+        F.countDistinct(F.when(touched, F.col(sd.CLUSTER_COL))).alias("clusters"),
     ).first()
-    rows = int(row["rows"]) if row else 0
-    full = int(row["full"] or 0) if row else 0
-    work = {"rows_computed_in_full": full, "rows_computed_against_new_rows": rows - full}
-    return result, work
+    rows, full, touched_rows, clusters = (int(row[i] or 0) if row else 0 for i in range(4))
+    return {
+        "clusters_recomputed": clusters,
+        "rows_recomputed": touched_rows,
+        "rows_reused": rows - touched_rows,
+        "rows_computed_in_full": full,
+        "rows_computed_against_new_rows": touched_rows - full,
+    }
 
 
 def update_function(id_col: str, dim: int, cfg: SemDedupConfig) -> Callable[[pa.Table], pa.Table]:
-    """One touched cluster (an Arrow table) -> its rows' SemDeDup columns and ``IN_FULL``."""
+    """One cluster's rows and stored entries (an Arrow table) -> its rows' SemDeDup columns,
+    ``IN_FULL`` and ``TOUCHED``."""
 
-    def process(table: pa.Table) -> pa.Table:
+    def process(group: pa.Table) -> pa.Table:
+        table, is_new, stored_sim, stored_partner = match_stored(group, id_col)
         id_column = table.column(id_col).combine_chunks()
         ids = id_column.to_numpy(zero_copy_only=False)
         dist = table.column(sd.DIST_COL).to_numpy()
         key = table.column(sd.ORDER_KEY).to_numpy() if sd.ORDER_KEY in table.column_names else None
-        is_new = np.asarray(table.column(IS_NEW).to_numpy(zero_copy_only=False), dtype=bool)
-        stored_sim = table.column(STORED_MAX_SIM).to_numpy(zero_copy_only=False)  # null: NaN
-        partner_in = partner_rows(id_column, table.column(STORED_PARTNER), is_new)
+        partner_in = partner_rows(id_column, stored_partner, is_new)
         max_sim, partner = update_cluster(
             ids,
             dist,
@@ -96,18 +105,36 @@ def update_function(id_col: str, dim: int, cfg: SemDedupConfig) -> Callable[[pa.
             cfg.order,
             cfg.block_size,
             is_new,
-            np.asarray(stored_sim, dtype=np.float64),
+            stored_sim,
             partner_in,
             key,
             sd.keep_values(table),
             cfg.keep_by is None or cfg.keep_by.order == "desc",
         )
+        in_full = computed_in_full(is_new, partner_in)
+        touched = bool(in_full.any())  # no new row and no lost partner: nothing changed
         columns = sd.result_columns(table, id_column, dist, max_sim, partner)
-        columns.append(pa.array(computed_in_full(is_new, partner_in), pa.bool_()))
-        names = [id_col, sd.CLUSTER_COL, sd.DIST_COL, sd.MAX_SIM_COL, sd.PARTNER_COL, IN_FULL]
-        return pa.Table.from_arrays(columns, names=names)
+        columns.append(pa.array(in_full, pa.bool_()))
+        columns.append(pa.array(np.full(len(ids), touched), pa.bool_()))
+        names = [id_col, sd.CLUSTER_COL, sd.DIST_COL, sd.MAX_SIM_COL, sd.PARTNER_COL]
+        return pa.Table.from_arrays(columns, names=[*names, IN_FULL, TOUCHED])
 
     return process
+
+
+def match_stored(group: pa.Table, id_col: str) -> tuple[pa.Table, np.ndarray, np.ndarray, pa.Array]:
+    """A cluster's union of rows and stored entries -> its rows, whether each is new (no stored
+    entry under its id), and each row's stored max_sim (NaN: none) and partner id (null)."""
+    is_entry = pc.fill_null(group.column(STORED_ENTRY), False)
+    table = group.filter(pc.invert(is_entry))
+    entries = group.filter(is_entry)
+    ids = table.column(id_col).combine_chunks()
+    found = pc.index_in(ids, value_set=entries.column(id_col).combine_chunks())
+    is_new = np.asarray(found.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    sims = entries.column(STORED_MAX_SIM).combine_chunks().take(found)
+    stored_sim = np.asarray(sims.to_numpy(zero_copy_only=False), dtype=np.float64)  # null: NaN
+    partners = entries.column(STORED_PARTNER).combine_chunks().take(found)
+    return table, is_new, stored_sim, partners
 
 
 def partner_rows(id_column: pa.Array, partners: Any, is_new: np.ndarray) -> np.ndarray:
