@@ -66,10 +66,11 @@ def as_array_embeddings(df: DataFrame, emb_col: str) -> DataFrame:
 def check_unique_ids(df: DataFrame, id_col: str, show: int = 5) -> None:
     """Fail naming some duplicated ids (and a null id counts as bad too): one aggregation."""
     ident = F.col(id_col)
+    times = f"{id_col}_times"  # never the id column's own name (an id column may be "count")
     bad = (
         df.groupBy(ident)
-        .count()
-        .filter(ident.isNull() | (F.col("count") > 1))
+        .agg(F.count(F.lit(1)).alias(times))
+        .filter(ident.isNull() | (F.col(times) > 1))
         .orderBy(ident.asc_nulls_first())
         .limit(show)
         .collect()
@@ -80,7 +81,7 @@ def check_unique_ids(df: DataFrame, id_col: str, show: int = 5) -> None:
             f"(fill them in, filter them out, or set input.id_column)"
         )
     if bad:
-        listed = ", ".join(f"{row[id_col]!r} (x{row['count']})" for row in bad)
+        listed = ", ".join(f"{row[id_col]!r} (x{row[times]})" for row in bad)
         raise InputError(
             f"id column {id_col!r} has duplicate ids, e.g. {listed}; ids must be unique "
             f"(deduplicate the input or set input.id_column)"

@@ -125,6 +125,9 @@ def test_duplicate_and_null_ids(spark: SparkSession) -> None:
     many = spark.createDataFrame([(i,) for i in range(8) for _ in range(2)], schema)
     with pytest.raises(InputError, match=r"e.g. 0 \(x2\), 1 \(x2\), 2 \(x2\), 3 \(x2\), 4 \(x2\);"):
         check_unique_ids(many, "id")  # the five smallest, in order
+    named_count = spark.createDataFrame([(7,), (7,)], "count long")  # the aggregate's own name
+    with pytest.raises(InputError, match=r"id column 'count' has duplicate ids, e.g. 7 \(x2\)"):
+        check_unique_ids(named_count, "count")
 
 
 def test_infer_dimension_is_the_most_common_length(spark: SparkSession) -> None:
