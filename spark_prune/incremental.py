@@ -132,16 +132,18 @@ class IncrementalRun:
         if cfg.order == "random":
             self._check_same(("semdedup", "seed"))
         stored = self._stored(SD_COLUMNS).join(rows.select(id_col), id_col, "left_semi")
-        updated, work = iu.update_clusters(
-            sd.assign(rows, centroids, cfg, id_col, emb, dim),
-            iu.stored_entries(stored, id_col),
-            id_col,
-            dim,
-            cfg,
+        updated = self.keep(
+            iu.update_clusters(
+                sd.assign(rows, centroids, cfg, id_col, emb, dim),
+                iu.stored_entries(stored, id_col),
+                id_col,
+                dim,
+                cfg,
+            )
         )
-        result = self.keep(updated.drop(iu.IN_FULL, iu.TOUCHED))
+        work = iu.work_done(updated)
+        result = updated.drop(iu.IN_FULL, iu.TOUCHED)  # read from the one cached copy
         stats = sd.exact_stats(result, cfg.eps)
-        updated.unpersist()
         info = sd.describe(cfg, centroids, [], stats)
         info["incremental"] = work
         log.info(

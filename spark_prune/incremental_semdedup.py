@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -53,22 +52,20 @@ def stored_entries(stored: DataFrame, id_col: str) -> DataFrame:
 
 def update_clusters(
     assigned: DataFrame, stored: DataFrame, id_col: str, dim: int, cfg: SemDedupConfig
-) -> tuple[DataFrame, dict[str, int]]:
+) -> DataFrame:
     """``assigned``: every row now (``sd.assign`` output); ``stored``: the previous results of
     the old rows among them (``stored_entries``). One shuffle by cluster brings both together,
-    so the embeddings move once, as in a full run -> the persisted ``id, semdedup_*`` result
-    (with ``IN_FULL``, ``TOUCHED``) and the work done."""
+    so the embeddings move once, as in a full run -> the ``id, semdedup_*`` result with
+    ``IN_FULL`` and ``TOUCHED`` (lazy: persist it, then count the work with ``work_done``)."""
     schema = sd.output_schema(assigned.schema[id_col])
     flags = [T.StructField(name, T.BooleanType(), False) for name in (IN_FULL, TOUCHED)]
     both = assigned.unionByName(stored, allowMissingColumns=True)
-    result = both.groupBy(sd.CLUSTER_COL).applyInArrow(
+    return both.groupBy(sd.CLUSTER_COL).applyInArrow(
         update_function(id_col, dim, cfg), T.StructType([*schema.fields, *flags])
     )
-    result = result.persist(StorageLevel.MEMORY_AND_DISK)
-    return result, _work(result)
 
 
-def _work(result: DataFrame) -> dict[str, int]:
+def work_done(result: DataFrame) -> dict[str, int]:
     """Counts of the update's work (one aggregation, a single row to the driver)."""
     touched = F.col(TOUCHED)
     row = result.agg(

@@ -83,7 +83,7 @@ class SemDedupStage:
                 result, facts = semdedup(
                     rows, cfg, id_col, ctx.emb_col, ctx.dim, n_valid, centroids
                 )
-            ctx.adopt(result)  # handed over persisted
+            ctx.adopt(result)  # handed over persisted (incremental: a view of a kept frame)
             report.facts = facts
             sizes = cluster_sizes(result)
             table = centroids_frame(ctx.spark, centroids.ids, centroids.vectors, sizes)
