@@ -131,11 +131,12 @@ class IncrementalRun:
         self._check_same(("semdedup", "order"), ("semdedup", "keep_by"))
         if cfg.order == "random":
             self._check_same(("semdedup", "seed"))
-        stored = self._stored(SD_COLUMNS).join(rows.select(id_col), id_col, "left_semi")
+        # no join with the rows' ids: each cluster's task matches its rows and stored entries
+        # by id, and an entry without a row there is ignored
         updated = self.keep(
             iu.update_clusters(
                 sd.assign(rows, centroids, cfg, id_col, emb, dim),
-                iu.stored_entries(stored, id_col),
+                iu.stored_entries(self._stored(SD_COLUMNS), id_col),
                 id_col,
                 dim,
                 cfg,

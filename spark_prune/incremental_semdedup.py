@@ -121,7 +121,8 @@ def update_function(id_col: str, dim: int, cfg: SemDedupConfig) -> Callable[[pa.
 
 def match_stored(group: pa.Table, id_col: str) -> tuple[pa.Table, np.ndarray, np.ndarray, pa.Array]:
     """A cluster's union of rows and stored entries -> its rows, whether each is new (no stored
-    entry under its id), and each row's stored max_sim (NaN: none) and partner id (null)."""
+    entry under its id), and each row's stored max_sim (NaN: none) and partner id (null). An
+    entry without a row here (its row is gone or now elsewhere) is ignored."""
     is_entry = pc.fill_null(group.column(STORED_ENTRY), False)
     table = group.filter(pc.invert(is_entry))
     entries = group.filter(is_entry)
