@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PY) -m ruff check spark_prune jobs tests bench
 	$(PY) -m ruff format --check spark_prune jobs tests bench
 	$(PY) -m mypy
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(PY) -m ruff check spark_prune jobs tests bench

@@ -42,6 +42,8 @@ from tests.daemons import (
 )
 from tests.embed_fixtures import data_cache, offline_overrides
 
+pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = 40
 JOB_TIMEOUT_S = 1200  # a cold Ivy cache downloads the Delta jars; a busy 2-core box is slow

@@ -18,6 +18,8 @@ from spark_prune.core.vectors import l2_normalize
 from spark_prune.pipeline import RunResult, run
 from tests.helpers import SCHEMA, embedding_rows, make_config, write_input
 
+pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
+
 DIM, K = 8, 3
 SECTIONS = {
     "semdedup": {"enabled": True, "eps": 0.05, "kmeans": {"k": K, "iterations": 5}},

@@ -25,6 +25,8 @@ from tests.embed_fixtures import (
     vectors,
 )
 
+pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
+
 
 @pytest.fixture(scope="module")
 def by_partitions(

@@ -26,6 +26,8 @@ from spark_prune.cli import main
 from spark_prune.errors import EXIT_FAILURE, EXIT_USAGE
 from tests.helpers import embedding_rows, write_input
 
+pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
+
 N, DIM = 60, 4
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -34,6 +34,8 @@ from spark_prune.pipeline import run
 from spark_prune.report import evaluation_section, write_report
 from tests.embed_fixtures import data_cache
 
+pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
+
 ROWS = 600
 BUDGETS = [0.2, 0.5]
 STRATEGIES = ["dbp", "uniform", "ssp", "random", "dbp_random", "hierarchical"]

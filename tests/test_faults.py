@@ -32,6 +32,8 @@ from spark_prune.cli import main
 from spark_prune.core.vectors import l2_normalize
 from tests.helpers import embedding_rows, write_input
 
+pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 KILL_TIMEOUT = 400
 

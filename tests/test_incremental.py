@@ -14,6 +14,8 @@ from spark_prune.incremental import quantile_upper_bound, resolve
 from spark_prune.runs import open_run
 from tests.incremental_fixture import BLOBS, Scenario
 
+pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
+
 
 def same(s: Scenario, incremental, full) -> None:  # type: ignore[no-untyped-def]
     for name in (contract.DECISIONS, contract.PRUNED):

@@ -19,6 +19,8 @@ from tests.run_fixture import (
     shared_run_fixture,  # noqa: F401  (provides the shared_run fixture)
 )
 
+pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "explore_run.ipynb"
 KERNEL = "spark-prune-tests"
 

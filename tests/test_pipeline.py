@@ -19,6 +19,8 @@ from spark_prune.validate import InputError
 from tests import reference
 from tests.helpers import K, N, clusters, decisions, embedding_rows, make_config, write_input
 
+pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
+
 
 @pytest.fixture(scope="module")
 def baseline(spark: SparkSession, input_path: str, tmp_path_factory):  # type: ignore[no-untyped-def]

@@ -25,6 +25,8 @@ import pytest
 
 from tests.plan_run import CONTROL, MAX_CLUSTERS
 
+pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 SQL_EVENTS = "org.apache.spark.sql.execution.ui."
 ORDERED_NODES = ("Window", "Sort", "WindowGroupLimit")

@@ -16,6 +16,8 @@ from spark_prune.pipeline import run
 from spark_prune.rethreshold import rethreshold_config
 from tests.helpers import embedding_rows, make_config, write_input
 
+pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
+
 SEMDEDUP = {
     "enabled": True,
     "eps": 0.02,

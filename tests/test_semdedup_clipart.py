@@ -21,6 +21,8 @@ from spark_prune.demo.clipart import build_sample_lakehouse
 from spark_prune.pipeline import run
 from tests.embed_fixtures import data_cache, offline_model
 
+pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
+
 SAMPLE_IMAGES = 300
 
 

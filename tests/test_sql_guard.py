@@ -13,6 +13,8 @@ from spark_prune.errors import EXIT_USAGE, ReadOnlyQueryError
 from spark_prune.sql_guard import _check_words, check_read_only
 from tests.run_fixture import write_run
 
+pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
+
 REFUSED = [
     ("DELETE FROM decisions WHERE kept", "DELETE statements are refused"),
     ("update decisions SET kept = false", "UPDATE statements are refused"),
