@@ -52,8 +52,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Modules marked ``slow`` first, each kept whole and in order (a stable sort). With
     ``-n 2 --dist loadfile --no-loadscope-reorder`` (the Makefile) the long end-to-end modules
-    start early and the short ones fill in at the end; xdist's own order, most tests first,
-    started the longest modules (two to four tests each) last, one worker running on alone."""
+    start early and the short ones fill in at the end. xdist's own order (most tests first)
+    queued the longest modules, with two to four tests each, last. The whole suite's time did
+    not measurably change (1,460 s -> 1,452 s on the 2-core VM, within its noise)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
