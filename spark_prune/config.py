@@ -320,7 +320,8 @@ class EmbedConfig:
 
 @dataclass(frozen=True)
 class SparkConfig:
-    """Used only when no SparkSession is active (local runs)."""
+    """A local session's settings; ``conf`` also reaches a session that already runs (its
+    runtime-settable keys only: ``session.get_spark``)."""
 
     master: str | None = None
     app_name: str = "spark_prune"

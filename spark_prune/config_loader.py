@@ -19,6 +19,14 @@ import yaml
 
 from spark_prune.config import ConfigError, PipelineConfig
 
+# Keys of a section that are alternatives: a config sets one of each pair. Giving one (in a file
+# or with --set) clears the other, so ``--set dbp.keep_count=1000`` replaces the default
+# ``keep_fraction`` or a file's; a file that sets both is still an error.
+ALTERNATIVES: dict[str, tuple[str, str]] = {
+    "dbp": ("keep_fraction", "keep_count"),
+    "clip_filter": ("threshold", "keep_fraction"),
+}
+
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> PipelineConfig:
     """Load a YAML file (optional), apply ``key=value`` overrides, validate."""
@@ -56,7 +64,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def config_from_dict(raw: Mapping[str, Any]) -> PipelineConfig:
     """A validated ``PipelineConfig`` from nested mappings (a parsed YAML file, a manifest)."""
-    cfg = build(PipelineConfig, raw, "")
+    cfg = build(PipelineConfig, _with_alternatives_cleared(raw), "")
     cfg.validate()
     return cfg
 
@@ -73,7 +81,25 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"{dotted}: {part} is not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(value_text) if value_text.strip() else None
+    value = yaml.safe_load(value_text) if value_text.strip() else None
+    node[parts[-1]] = value
+    pair = ALTERNATIVES.get(".".join(parts[:-1]), ())
+    if value is not None and parts[-1] in pair:  # the override wins over the file's other key
+        node[next(key for key in pair if key != parts[-1])] = None
+
+
+def _with_alternatives_cleared(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``raw`` where a section that gives one key of an ``ALTERNATIVES`` pair and not the other
+    has the other set to null (its default would otherwise count as given)."""
+    cleared = dict(raw)
+    for section, pair in ALTERNATIVES.items():
+        values = raw.get(section)
+        if not isinstance(values, Mapping):
+            continue
+        for given, other in (pair, pair[::-1]):
+            if values.get(given) is not None and other not in values:
+                cleared[section] = {**values, other: None}
+    return cleared
 
 
 def build(cls: type, raw: Any, prefix: str) -> Any:

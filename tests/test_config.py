@@ -24,7 +24,7 @@ def test_defaults_follow_the_paper() -> None:
     [
         ("dbp.tau=-1", "dbp.tau: must be > 0"),
         ("dbp.keep_fraction=1.5", "dbp.keep_fraction: must be in"),
-        ("dbp.keep_count=10", "dbp.keep_fraction: set exactly one"),
+        ("dbp.keep_fraction=null", "dbp.keep_fraction: set exactly one"),
         ("dbp.kmeans.k=0", "dbp.kmeans.k: must be >= 1, got 0"),
         ("semdedup.eps=3", "semdedup.eps: must be in"),
         ("semdedup.kmeans.k=0", 'semdedup.kmeans.k: must be "auto" .* or an integer >= 1, got 0'),

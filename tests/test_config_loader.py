@@ -23,6 +23,22 @@ def test_yaml_file_and_overrides(tmp_path: Path) -> None:
     assert cfg.input.version == 3
 
 
+def test_giving_one_of_two_alternatives_clears_the_other(tmp_path: Path) -> None:
+    """dbp.keep_count replaces the default keep_fraction, and an override replaces the file's
+    alternative; a file that gives both is still an error naming the pair."""
+    assert load_config(overrides=[*MINIMAL, "dbp.keep_count=10"]).dbp.keep_fraction is None
+    path = tmp_path / "c.yaml"
+    path.write_text("dbp: {keep_count: 10}\nclip_filter: {enabled: true, threshold: 0.3}\n")
+    cfg = load_config(path, MINIMAL)
+    assert (cfg.dbp.keep_count, cfg.dbp.keep_fraction) == (10, None)
+    cfg = load_config(path, [*MINIMAL, "dbp.keep_fraction=0.2", "clip_filter.keep_fraction=0.4"])
+    assert (cfg.dbp.keep_count, cfg.dbp.keep_fraction) == (None, 0.2)
+    assert (cfg.clip_filter.threshold, cfg.clip_filter.keep_fraction) == (None, 0.4)
+    path.write_text("dbp: {keep_count: 10, keep_fraction: 0.2}\n")
+    with pytest.raises(ConfigError, match="dbp.keep_fraction: set exactly one"):
+        load_config(path, MINIMAL)
+
+
 def test_semdedup_k_auto_from_yaml(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("semdedup:\n  kmeans: {k: auto}\n")
