@@ -200,21 +200,20 @@ def _session(cfg: PipelineConfig | None = None) -> SparkSession:
     else:
         spark = get_spark(cfg.spark.app_name, cfg.spark.master, cfg.spark.conf, cfg.spark.log_level)
     if not logging.getLogger("spark_prune").isEnabledFor(logging.DEBUG):
-        _quiet_query_context_log(spark)
+        _quiet_query_context_log()
     return spark
 
 
-def _quiet_query_context_log(spark: SparkSession) -> None:
-    """Spark logs every analysis error again, with its Java stack, as a JSON ERROR line
-    (``DataFrameQueryContextLogger``); our one-line error says it already."""
+def _quiet_query_context_log() -> None:
+    """PySpark logs every analysis error again as a JSON ERROR line on stderr, with the Java
+    stack (the Python loggers ``DataFrameQueryContextLogger`` for DataFrame calls and
+    ``SQLQueryContextLogger`` for SQL text); our one-line error says it already."""
     try:
-        jvm: Any = spark.sparkContext._jvm
-        level = jvm.org.apache.logging.log4j.Level.OFF
-        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
-            "DataFrameQueryContextLogger", level
-        )
-    except Exception:  # Spark Connect or another logging backend: leave it
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # an older PySpark logs nothing of the kind
         return
+    for name in ("DataFrameQueryContextLogger", "SQLQueryContextLogger"):
+        PySparkLogger.getLogger(name).disabled = True
 
 
 def _run(cfg: PipelineConfig, fresh: bool = False) -> int:
@@ -288,9 +287,12 @@ def _sql(run_path: str, query: str, limit: int) -> int:
 
 def _report(run_path: str, out: str | None) -> int:
     from spark_prune.contract import REPORT_FILE
+    from spark_prune.lake import check_local_target
     from spark_prune.report import write_report
     from spark_prune.runs import open_run
 
+    if out:
+        check_local_target(out, "--out")
     spark = _session()
     default = f"{open_run(spark, run_path).location}/{REPORT_FILE}"
     path = write_report(spark, run_path, out or default)

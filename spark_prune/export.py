@@ -26,7 +26,7 @@ from pyspark.sql import types as T
 
 from spark_prune.contract import DECISIONS, KEPT, PRUNED
 from spark_prune.errors import EXIT_USAGE, UserError
-from spark_prune.lake import is_local_path, local_path
+from spark_prune.lake import check_local_target, is_local_path, local_path
 from spark_prune.runs import RunNotFoundError, open_run
 
 UID_DTYPE = np.dtype("u8,u8")  # exactly DataComp's subset dtype (compared by the resharder)
@@ -51,6 +51,7 @@ def export_run(spark: SparkSession, run: str, fmt: str, out: str, overwrite: boo
     versions its manifest recorded) in format ``fmt`` to ``out``; the kept rows written."""
     if fmt not in FORMATS:
         raise ExportError(f"--format {fmt!r}: must be one of {', '.join(FORMATS)}")
+    check_local_target(out, "--out", "file" if fmt == "datacomp-subset" else "directory")
     try:
         opened = open_run(spark, run)
     except RunNotFoundError as exc:

@@ -225,15 +225,25 @@ def parse_user_metadata(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def check_local_target(path: str, option: str, kind: str = "file") -> None:
+    """A local ``path`` that a ``kind`` ("file" or "directory") can be written to: no parent is
+    a file, and a file target is not an existing directory. Raises ``OutputError`` naming
+    ``option`` before any work is done; other locations are left to the writer."""
+    if not is_local_path(path):
+        return
+    target = local_path(path).absolute()
+    for parent in reversed(target.parents):
+        if parent.exists() and not parent.is_dir():
+            raise OutputError(f"{option} {path!r}: {str(parent)!r} is a file, not a directory")
+    if kind == "file" and target.is_dir():
+        raise OutputError(f"{option} {path!r} is a directory; give a file path")
+
+
 def write_text(spark: SparkSession, path: str, text: str) -> None:
     """Write a small text file atomically: locally via a temp file and rename, elsewhere via
     Hadoop's FileSystem (s3a://, abfss://, dbfs:/; an object put is atomic per object)."""
     if is_local_path(path):
-        local = local_path(path)
-        local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local.with_suffix(local.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(local)
+        _write_local_text(local_path(path), text)
         return
     jvm = spark.sparkContext._jvm  # not available on Spark Connect: use a local or Volume path
     assert jvm is not None
@@ -244,6 +254,17 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
         stream.write(bytearray(text.encode("utf-8")))
     finally:
         stream.close()
+
+
+def _write_local_text(target: Path, text: str) -> None:
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text)
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from exc
 
 
 def read_text(spark: SparkSession, path: str) -> str:

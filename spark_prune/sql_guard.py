@@ -57,8 +57,10 @@ def check_read_only(spark: SparkSession, query: str) -> None:
     if not text:
         raise ReadOnlyQueryError("the query is empty; give one SQL query, e.g. 'SELECT ...'")
     keyword = _first_keyword(text)
-    if keyword not in QUERY_KEYWORDS:
+    if keyword in WRITE_KEYWORDS:
         raise ReadOnlyQueryError(f"{keyword} statements are refused: {_REFUSED}")
+    if keyword not in QUERY_KEYWORDS:  # a typo ("SELEC") or a statement we do not know
+        raise ReadOnlyQueryError(f"the query starts with {keyword!r}, not a query: {_REFUSED}")
     parser = _parser(spark)
     if parser is None:
         _check_words(text)

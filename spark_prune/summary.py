@@ -17,14 +17,14 @@ def summary_lines(doc: Mapping[str, Any]) -> list[str]:
         if reason not in ("input", "kept"):
             lines.append(f"  removed by {reason:<11}{removed:>8}")
     source = doc["input"]
-    lines.append(_table_line("input", source["path"], source["delta_version"]))
-    for name, info in doc["outputs"].items():
-        lines.append(_table_line(name, info["location"], info["delta_version"]))
+    tables = [("input", source["path"], source["delta_version"])]
+    tables += [
+        (name, info["location"], info["delta_version"]) for name, info in doc["outputs"].items()
+    ]
+    width = max(len(name) for name, _, _ in tables) + 2  # the colon and at least one space
+    for name, location, version in tables:
+        lines.append(f"  {name + ':':<{width}}{location} (Delta version {version})")
     return lines
-
-
-def _table_line(name: str, location: str, version: int | None) -> str:
-    return f"  {name + ':':<11}{location} (Delta version {version})"
 
 
 def print_summary(doc: Mapping[str, Any]) -> None:

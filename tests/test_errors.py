@@ -170,6 +170,15 @@ CASES = [
     Case("run is a file", lambda t, s: _a_file(t, ["sql", "--run", str(t / "file.txt"),
                                                   "SELECT 1"]), EXIT_FAILURE, "is a file"),
     Case("sql on incomplete run", _incomplete_run, EXIT_FAILURE, "is an incomplete run"),
+    Case("report into a directory", lambda t, s: [
+        "report", "--run", _run_fixture(t, s), "--out", str(t)], EXIT_FAILURE,
+         "is a directory; give a file path"),
+    Case("report under a file", lambda t, s: _a_file(t, [
+        "report", "--run", _run_fixture(t, s), "--out", str(t / "file.txt" / "r.html")]),
+         EXIT_FAILURE, "file.txt' is a file, not a directory"),
+    Case("export under a file", lambda t, s: _a_file(t, [
+        "export", "--run", _run_fixture(t, s), "--format", "ids", "--out",
+        str(t / "file.txt" / "ids")]), EXIT_FAILURE, "file.txt' is a file, not a directory"),
 ]  # fmt: skip
 
 
@@ -302,8 +311,9 @@ def _subprocess(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_real_process(tmp_path: Path) -> None:
-    """Through a real process: a config error (no JVM) and a missing input (JVM started)."""
+def test_real_process(spark: SparkSession, tmp_path: Path) -> None:
+    """Through a real process: a config error (no JVM), a missing input and a query naming an
+    unknown column (JVM started: nothing of Spark's own error logging reaches stderr)."""
     cfg = tmp_path / "c.yaml"
     where = {"input": {"path": str(tmp_path / "in")}, "output": {"path": str(tmp_path / "o")}}
     cfg.write_text(yaml.safe_dump({**where, "dbp": {"keep_fraction": 2}}))
@@ -317,3 +327,8 @@ def test_real_process(tmp_path: Path) -> None:
     lines = error_lines(done.stderr)
     assert len(lines) == 1 and "does not exist; check input.path" in lines[0]
     assert "Traceback" not in done.stderr and "\tat " not in done.stderr
+    run = _run_fixture(tmp_path / "fixture", "")
+    done = _subprocess(["sql", "--run", run, "SELECT reasn FROM decisions"], tmp_path)
+    assert done.returncode == EXIT_USAGE, done.stderr
+    assert len(error_lines(done.stderr)) == 1 and "reasn" in error_lines(done.stderr)[0]
+    assert "QueryContextLogger" not in done.stderr and "\tat " not in done.stderr

@@ -25,6 +25,8 @@ REFUSED = [
         "the statement runs INSERT, not a query",
     ),
     ("SELECT 1; DROP TABLE decisions", "the query does not parse"),
+    ("SELEC reason FROM decisions", "the query starts with 'SELEC', not a query"),
+    ("ANALYZE TABLE decisions COMPUTE STATISTICS", "the query starts with 'ANALYZE', not a"),
     ("  -- nothing\n ; ", "the query is empty"),
 ]
 ALLOWED = [

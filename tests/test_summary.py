@@ -37,3 +37,15 @@ def test_summary_lines() -> None:
 def test_print_summary(capsys: pytest.CaptureFixture[str]) -> None:
     print_summary(MANIFEST)
     assert capsys.readouterr().out.splitlines() == summary_lines(MANIFEST)
+
+
+def test_long_table_names_stay_apart_from_their_location() -> None:
+    outputs = {
+        **MANIFEST["outputs"],
+        "semdedup_clusters": {"location": "/r/sc", "delta_version": 1},
+    }
+    lines = summary_lines({**MANIFEST, "outputs": outputs})
+    assert lines[-1].split()[:2] == ["semdedup_clusters:", "/r/sc"]
+    locations = ["/lake/in", "/runs/r1/decisions", "main.s.pruned", "/r/sc"]
+    starts = {line.index(loc) for line, loc in zip(lines[5:], locations, strict=True)}
+    assert len(starts) == 1  # the locations line up in one column
