@@ -25,9 +25,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune.contract import DECISIONS, KEPT, PRUNED
-from spark_prune.errors import EXIT_USAGE, UserError
+from spark_prune.errors import EXIT_FAILURE, EXIT_USAGE, UserError
 from spark_prune.lake import check_local_target, is_local_path, local_path
-from spark_prune.runs import RunNotFoundError, open_run
+from spark_prune.runs import open_run
 
 UID_DTYPE = np.dtype("u8,u8")  # exactly DataComp's subset dtype (compared by the resharder)
 UID_PATTERN = "^[0-9a-f]{32}$"
@@ -37,9 +37,21 @@ FORMATS = ("datacomp-subset", "ids")
 
 
 class ExportError(UserError, ValueError):
-    """The run cannot be exported as asked (bad ids for DataComp, output exists, ...)."""
+    """The command line asks for an export that cannot be made (format, ``--out``)."""
 
     exit_code = EXIT_USAGE
+
+
+class ExportDataError(ExportError):
+    """The run's data does not fit the format (ids that are not DataComp uids, ...)."""
+
+    exit_code = EXIT_FAILURE
+
+
+class ExportTargetExistsError(ExportError, FileExistsError):
+    """``--out`` exists and ``--overwrite`` was not given (like ``output.mode: error``)."""
+
+    exit_code = EXIT_FAILURE
 
 
 def kept_ids(decisions: DataFrame, id_col: str) -> DataFrame:
@@ -52,10 +64,7 @@ def export_run(spark: SparkSession, run: str, fmt: str, out: str, overwrite: boo
     if fmt not in FORMATS:
         raise ExportError(f"--format {fmt!r}: must be one of {', '.join(FORMATS)}")
     check_local_target(out, "--out", "file" if fmt == "datacomp-subset" else "directory")
-    try:
-        opened = open_run(spark, run)
-    except RunNotFoundError as exc:
-        raise ExportError(str(exc)) from exc
+    opened = open_run(spark, run)  # a missing or incomplete run: RunNotFoundError (exit 1)
     id_col = opened.id_column
     kept = kept_ids(opened.table(DECISIONS), id_col)
     if fmt == "datacomp-subset":
@@ -108,7 +117,7 @@ def write_datacomp_subset(
         bad = counts.pop(None, 0)
         if bad:
             example = pairs.filter(F.col("prefix").isNull()).select(id_col).first() or [None]
-            raise ExportError(
+            raise ExportDataError(
                 f"{bad} kept ids in column {id_col!r} are not 32-hex DataComp uids "
                 f"(e.g. {example[0]!r}); datacomp-subset needs a DataComp input"
             )
@@ -119,7 +128,7 @@ def write_datacomp_subset(
         for first, last, rows in prefix_groups(counts, batch_rows):
             block = _sorted_block(pairs, first, last)
             if len(block) != rows:
-                raise ExportError(f"the run's decisions changed while exporting ({rows} rows)")
+                raise ExportDataError(f"the run's decisions changed while exporting ({rows} rows)")
             array[offset : offset + rows] = block
             offset += rows
         array.flush()
@@ -137,7 +146,7 @@ def _sorted_block(pairs: DataFrame, first: int, last: int) -> np.ndarray:
     block["f1"] = table.column("u1").to_numpy().view(np.uint64)
     block.sort()
     if len(block) > 1 and bool(np.any(block[1:] == block[:-1])):
-        raise ExportError("kept ids repeat a uid (ids differing only in case?)")
+        raise ExportDataError("kept ids repeat a uid (ids differing only in case?)")
     return block
 
 
@@ -151,7 +160,7 @@ def _local_file(out: str, overwrite: bool) -> Path:
     if target.suffix != ".npy":
         raise ExportError(f"--out {out!r}: the DataComp subset file must end in .npy")
     if target.exists() and not overwrite:
-        raise ExportError(f"--out {out!r} exists; pass --overwrite to replace it")
+        raise ExportTargetExistsError(f"--out {out!r} exists; pass --overwrite to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     return target
 
@@ -169,6 +178,8 @@ def write_ids(
         writer.parquet(out)
     except Exception as exc:
         if "PATH_ALREADY_EXISTS" in str(exc) or "already exists" in str(exc):
-            raise ExportError(f"--out {out!r} exists; pass --overwrite to replace it") from exc
+            raise ExportTargetExistsError(
+                f"--out {out!r} exists; pass --overwrite to replace it"
+            ) from exc
         raise
     return int(rows.sparkSession.read.parquet(out).count())

@@ -19,6 +19,7 @@ from spark_prune import contract
 from spark_prune.checkpoints import Checkpoints
 from spark_prune.config import ConfigError, PipelineConfig
 from spark_prune.config_loader import apply_override, config_from_dict
+from spark_prune.errors import UserError
 from spark_prune.resume import run_keys
 from spark_prune.runs import OpenRun
 from spark_prune.stages import REGISTRY, StoredSemDedup
@@ -40,7 +41,10 @@ def rethreshold_config(
     """The previous run's config, pinned to the Delta version it read, with a new eps/output."""
     raw = dict(previous_manifest["config"])
     if not raw.get("semdedup", {}).get("enabled"):
-        raise ConfigError("semdedup.enabled: the previous run did not run SemDeDup; nothing stored")
+        raise UserError(
+            "--run: that run did not run SemDeDup (its semdedup.enabled was false): no stored "
+            "similarities to re-threshold"
+        )
     raw["run_id"] = None
     raw["embed"] = {**raw["embed"], "enabled": False}
     version = previous_manifest["input"].get("delta_version")

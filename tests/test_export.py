@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 
 from spark_prune.cli import main
 from spark_prune.config_loader import config_from_dict
+from spark_prune.errors import EXIT_FAILURE, EXIT_USAGE
 from spark_prune.export import (
     UID_DTYPE,
     ExportError,
@@ -67,7 +68,8 @@ def test_datacomp_subset_equals_kept_uids(
     n = write_datacomp_subset(decisions.filter("kept"), "uid", str(small), batch_rows=3)
     assert n == len(kept) and small.read_bytes() == out.read_bytes()
     assert (
-        main(["export", "--run", run_path, "--format", "datacomp-subset", "--out", str(out)]) == 2
+        main(["export", "--run", run_path, "--format", "datacomp-subset", "--out", str(out)])
+        == EXIT_FAILURE  # an existing --out, like an existing run
     )
 
 
@@ -81,8 +83,9 @@ def test_ids_parquet_equals_kept_ids(
     assert sorted(r["uid"] for r in rows) == sorted(kept)
     assert set(rows[0].asDict()) == {"uid", "url", "text"}
     assert all(r["url"] == f"https://example.com/{r['uid']}.jpg" for r in rows)
-    with pytest.raises(ExportError, match="exists; pass --overwrite"):
+    with pytest.raises(ExportError, match="exists; pass --overwrite") as exists:
         export_run(spark, run_path, "ids", str(out))
+    assert exists.value.exit_code == EXIT_FAILURE  # like an existing run (output.mode: error)
     assert export_run(spark, run_path, "ids", str(out), overwrite=True) == len(kept)
 
 
@@ -116,10 +119,12 @@ def test_uid_bits_at_the_uint64_edges(spark: SparkSession, tmp_path: Path) -> No
 
 def test_non_datacomp_ids_are_a_clear_error(spark: SparkSession, tmp_path: Path) -> None:
     frame = spark.createDataFrame([(1,), (2,)], "id long")
-    with pytest.raises(ExportError, match=r"2 kept ids in column 'id' are not 32-hex"):
+    with pytest.raises(ExportError, match=r"2 kept ids in column 'id' are not 32-hex") as data:
         write_datacomp_subset(frame, "id", str(tmp_path / "x.npy"))
-    with pytest.raises(ExportError, match=r"must end in .npy"):
+    assert data.value.exit_code == EXIT_FAILURE  # the data does not fit (exit 1)
+    with pytest.raises(ExportError, match=r"must end in .npy") as usage:
         write_datacomp_subset(frame, "id", str(tmp_path / "x.bin"))
+    assert usage.value.exit_code == EXIT_USAGE  # the command line is wrong in itself (exit 2)
     with pytest.raises(ExportError, match=r"one local file"):
         write_datacomp_subset(frame, "id", "s3://bucket/x.npy")
     assert not (tmp_path / "x.npy").exists()

@@ -12,6 +12,7 @@ from pyspark.sql import SparkSession
 
 from spark_prune.cli import main
 from spark_prune.core.vectors import l2_normalize
+from spark_prune.errors import EXIT_FAILURE, UserError
 from spark_prune.pipeline import run
 from spark_prune.rethreshold import rethreshold_config
 from tests.helpers import embedding_rows, make_config, write_input
@@ -47,6 +48,13 @@ def test_rethreshold_reads_a_manifest_that_spelt_auto_k_as_zero() -> None:
     cfg = rethreshold_config(previous, 0.1, "/new")
     assert cfg.semdedup.kmeans.k == "auto" and cfg.semdedup.eps == 0.1
     assert cfg.input.version == 3 and cfg.output.path == "/new"
+
+
+def test_rethreshold_of_a_run_without_semdedup_is_a_run_error() -> None:
+    previous = {"config": make_config("/in", "/old").to_dict(), "input": {"delta_version": 0}}
+    with pytest.raises(UserError, match="did not run SemDeDup") as refused:
+        rethreshold_config(previous, 0.1, "/new")
+    assert refused.value.exit_code == EXIT_FAILURE  # the run does not fit (not a usage error)
 
 
 def test_semdedup_then_dbp_and_rethreshold(spark: SparkSession, tmp_path: Path) -> None:
