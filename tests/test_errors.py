@@ -312,8 +312,9 @@ def _subprocess(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_real_process(spark: SparkSession, tmp_path: Path) -> None:
-    """Through a real process: a config error (no JVM), a missing input and a query naming an
-    unknown column (JVM started: nothing of Spark's own error logging reaches stderr)."""
+    """Through a real process: a config error and a missing --run (no JVM started), a missing
+    input and a query naming an unknown column (JVM started: nothing of Spark's own error
+    logging reaches stderr)."""
     cfg = tmp_path / "c.yaml"
     where = {"input": {"path": str(tmp_path / "in")}, "output": {"path": str(tmp_path / "o")}}
     cfg.write_text(yaml.safe_dump({**where, "dbp": {"keep_fraction": 2}}))
@@ -321,6 +322,13 @@ def test_real_process(spark: SparkSession, tmp_path: Path) -> None:
     assert done.returncode == EXIT_USAGE
     assert done.stderr.strip().splitlines() == [
         "spark-prune: error: dbp.keep_fraction: must be in (0, 1], got 2.0"
+    ]
+    missing = str(tmp_path / "nope")
+    done = _subprocess(["sql", "--run", missing, "SELECT 1"], tmp_path)
+    assert done.returncode == EXIT_FAILURE
+    assert done.stderr.strip().splitlines() == [  # only this line: no JVM was started
+        f"spark-prune: error: --run {missing!r} does not exist; give the output.path of a "
+        "finished run"
     ]
     done = _subprocess(run_args(str(tmp_path / "none"), tmp_path / "out"), tmp_path)
     assert done.returncode == EXIT_FAILURE, done.stderr

@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 
 from spark_prune import manifest
 from spark_prune.lake import DeltaLocation
-from spark_prune.runs import RunNotFoundError, open_run
+from spark_prune.runs import RunNotFoundError, check_run_exists, open_run
 
 
 def _fake_run(spark: SparkSession, root: Path, manifest_path: Path) -> DeltaLocation:
@@ -45,3 +45,10 @@ def test_a_run_found_by_its_manifest_file(spark: SparkSession, tmp_path: Path) -
 def test_no_manifest_is_no_run(spark: SparkSession, tmp_path: Path) -> None:
     with pytest.raises(RunNotFoundError, match="does not exist"):
         open_run(spark, str(tmp_path / "nothing"))
+
+
+def test_a_missing_local_run_is_found_without_spark(tmp_path: Path) -> None:
+    with pytest.raises(RunNotFoundError, match="does not exist; give the output.path"):
+        check_run_exists(str(tmp_path / "nope"))
+    check_run_exists(str(tmp_path))  # there: open_run checks the rest
+    check_run_exists("s3://bucket/runs/r1")  # remote: left to open_run
