@@ -225,6 +225,29 @@ def parse_user_metadata(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+@contextmanager
+def removed_if_left_empty(path: str) -> Iterator[None]:
+    """The local directories of ``path`` that do not exist yet are removed again, deepest
+    first, when they are still empty as the block ends: a run that fails before writing
+    anything leaves no empty output directory behind. Other locations: nothing to do."""
+    new: list[Path] = []
+    if is_local_path(path):
+        folder = local_path(path).absolute()
+        while not folder.exists():
+            new.append(folder)
+            folder = folder.parent
+    try:
+        yield
+    finally:
+        for folder in new:
+            try:
+                folder.rmdir()  # fails on a directory that is not empty: kept
+            except FileNotFoundError:
+                continue
+            except OSError:
+                break
+
+
 def check_local_target(path: str, option: str, kind: str = "file") -> None:
     """A local ``path`` that a ``kind`` ("file" or "directory") can be written to: no parent is
     a file, and a file target is not an existing directory. Raises ``OutputError`` naming

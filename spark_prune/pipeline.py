@@ -20,7 +20,7 @@ from spark_prune import contract, decisions, drift, incremental, manifest, track
 from spark_prune.checkpoints import Checkpoints
 from spark_prune.config import PipelineConfig
 from spark_prune.io import InputRead, OutputLocation, open_input, with_absolute_paths
-from spark_prune.lake import remove_file
+from spark_prune.lake import remove_file, removed_if_left_empty
 from spark_prune.lease import acquire, lease_dir
 from spark_prune.preflight import check_locations
 from spark_prune.resume import run_keys, run_stage
@@ -61,14 +61,16 @@ def run(
     started = _now()
     out = OutputLocation(cfg.output)
     check_locations(spark, cfg)
-    lease = acquire(spark, lease_dir(cfg.output.path, cfg.output.manifest_path), ctx.run_id)
-    try:
-        if not incremental.writes_over_previous(cfg, out.manifest_path):
-            out.check_writable(spark)
-        return _run_locked(ctx, registry, out, started, fresh)
-    finally:
-        ctx.release()
-        lease.release()
+    where = lease_dir(cfg.output.path, cfg.output.manifest_path)
+    with removed_if_left_empty(where):
+        lease = acquire(spark, where, ctx.run_id)
+        try:
+            if not incremental.writes_over_previous(cfg, out.manifest_path):
+                out.check_writable(spark)
+            return _run_locked(ctx, registry, out, started, fresh)
+        finally:
+            ctx.release()
+            lease.release()
 
 
 def _run_locked(

@@ -201,6 +201,16 @@ def test_user_mistake_is_one_line(
     assert "Traceback" not in err and "\tat " not in err
 
 
+def test_a_failed_run_leaves_no_empty_output_directory(
+    spark: SparkSession, table: str, tmp_path: Path
+) -> None:
+    code = main(run_args(table, tmp_path / "new" / "out", "input.embedding_column=nope"))
+    assert code == EXIT_FAILURE and not (tmp_path / "new").exists()
+    (tmp_path / "kept").mkdir()  # a directory that was there before the run stays
+    assert main(run_args(table, tmp_path / "kept", "input.embedding_column=nope")) == EXIT_FAILURE
+    assert (tmp_path / "kept").is_dir()
+
+
 def test_verbose_adds_the_traceback(
     spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
