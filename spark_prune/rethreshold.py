@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from spark_prune import contract
 from spark_prune.checkpoints import Checkpoints
-from spark_prune.config import ConfigError, PipelineConfig
+from spark_prune.config import PipelineConfig
 from spark_prune.config_loader import apply_override, config_from_dict
 from spark_prune.errors import UserError
 from spark_prune.resume import run_keys
@@ -46,14 +46,9 @@ def rethreshold_config(
             "similarities to re-threshold"
         )
     raw["run_id"] = None
-    raw["embed"] = {**raw["embed"], "enabled": False}
+    raw["embed"] = _embeddings_from_the_cache(raw["embed"], previous_manifest.get("embed"))
     version = previous_manifest["input"].get("delta_version")
     raw["input"] = {**raw["input"], "version": version}
-    if raw["embed"].get("cache_path") or previous_manifest.get("embed"):
-        raise ConfigError(
-            "embed.enabled: rethreshold of an embedding run: point input at the "
-            "embeddings table instead"
-        )
     raw = _with_auto_k(raw)
     raw["semdedup"] = {**raw["semdedup"], "eps": eps}
     # a new location of its own: not the previous run's catalog schema or manifest file
@@ -67,6 +62,22 @@ def rethreshold_config(
     for item in overrides:
         apply_override(raw, item)
     return config_from_dict(raw)
+
+
+def _embeddings_from_the_cache(embed: dict[str, Any], embedded: Any) -> dict[str, Any]:
+    """The embed section of a rethreshold: off when the previous run read embeddings from its
+    input; when it embedded them, on and pointed at the cache it wrote (the manifest's
+    ``embed.cache_path``), where every row's embedding already is, so nothing is embedded
+    again."""
+    if not embedded:
+        return {**embed, "enabled": False}
+    cache = embedded.get("cache_path") if isinstance(embedded, dict) else None
+    if not cache:
+        raise UserError(
+            "--run: that run embedded its rows but its manifest names no embed.cache_path; "
+            "rerun it, or point input.path at a table holding the embeddings"
+        )
+    return {**embed, "enabled": True, "cache_path": cache}
 
 
 def stored_semdedup(previous: OpenRun, cfg: PipelineConfig) -> StoredSemDedup:

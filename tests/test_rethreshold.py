@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
 
@@ -161,3 +162,33 @@ def test_rethreshold_and_sql_find_a_run_by_its_own_manifest_path(
         main(["sql", "--run", str(manifest_path), "SELECT count(*) AS rows_seen FROM pruned"]) == 0
     )
     assert f"|{first.counts['kept']}" in capsys.readouterr().out.replace(" ", "")
+
+
+def test_rethreshold_of_an_embedding_run_reads_its_embeddings_cache(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A run that embedded its images (the demo's shape): rethreshold embeds nothing again (every
+    row is in the run's cache) and decides like a fresh run at the new eps on those embeddings."""
+    pytest.importorskip("open_clip")
+    from spark_prune.config_loader import load_config
+    from spark_prune.demo.clipart import build_sample_lakehouse
+    from tests.embed_fixtures import data_cache, offline_overrides
+
+    lake = str(tmp_path / "clipart")
+    build_sample_lakehouse(spark, data_cache(), lake, max_images=40)
+    demo = Path(__file__).resolve().parents[1] / "conf" / "demo.yaml"
+    sets = [f"input.path={lake}", *offline_overrides(), "embed.batch_size=16",
+            "semdedup.rows_per_cluster=30", "dbp.kmeans.k=4", "spark.master=local[2]"]  # fmt: skip
+    first = run(spark, load_config(demo, [*sets, f"output.path={tmp_path / 'a'}"]))
+    cache = first.manifest["embed"]["cache_path"]
+    argv = ["rethreshold", "--run", str(tmp_path / "a"), "--eps", "0.1"]
+    assert main([*argv, "--output", str(tmp_path / "b")]) == 0
+    again = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert again["embed"]["embedded"] == 0 and again["embed"]["reused"] == 40
+    assert again["embed"]["cache_path"] == cache
+    fresh_sets = [*sets, f"output.path={tmp_path / 'c'}", "semdedup.eps=0.1",
+                  f"embed.cache_path={cache}"]  # fmt: skip
+    run(spark, load_config(demo, fresh_sets))
+    pd.testing.assert_frame_equal(
+        decisions(spark, str(tmp_path / "b")), decisions(spark, str(tmp_path / "c"))
+    )
