@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-apply another SemDeDup eps from a previous run's stored similarities",
     )
     _common(rethreshold)
-    rethreshold.add_argument("--run", required=True, help="output path of the previous run")
+    rethreshold.add_argument(
+        "--run", required=True, help="output path (or manifest file) of the previous run"
+    )
     rethreshold.add_argument("--eps", required=True, type=float, help="the new SemDeDup eps")
     rethreshold.add_argument("--output", required=True, help="output path for the new run")
 
@@ -104,13 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     sql = sub.add_parser(
         "sql", help="run SQL over a run's tables (views pruned, decisions, clusters)"
     )
-    sql.add_argument("--run", required=True, help="output path of a run")
+    sql.add_argument("--run", required=True, help="output path (or manifest file) of a run")
     sql.add_argument("query", help='e.g. "SELECT reason, count(*) FROM decisions GROUP BY 1"')
     sql.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
     _verbose(sql)
 
     report = sub.add_parser("report", help="write a self-contained HTML report of a run")
-    report.add_argument("--run", required=True, help="output path of a run")
+    report.add_argument("--run", required=True, help="output path (or manifest file) of a run")
     report.add_argument("--out", help="HTML file to write (default <run>/report.html)")
 
     export = sub.add_parser(

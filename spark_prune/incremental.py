@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 KEY = "incremental.previous_run"
 CHANGE_DATA_FEED = "change_data_feed"
 ANTI_JOIN = "anti_join"
+UNCHANGED = "unchanged"  # the input is still at the previous run's version: nothing to find
 SD_COLUMNS = (
     contract.SEMDEDUP_CLUSTER_ID,
     contract.SEMDEDUP_DIST,
@@ -226,6 +227,7 @@ def prepare(
     now = frame.select(id_col)
     method = ANTI_JOIN
     if version == old:
+        method = UNCHANGED
         added = deleted = now.limit(0)
     else:
         touched = _change_feed(spark, cfg, old, version)
@@ -246,14 +248,17 @@ def prepare(
         "added": added.count(),
         "deleted": deleted.count(),
     }
+    how = f"found by {method.replace('_', ' ')}"
+    if method == UNCHANGED:
+        how = "the input is unchanged"
     log.info(
-        "incremental run from %s: input version %d -> %d, %d rows added, %d deleted (found by %s)",
+        "incremental run from %s: input version %d -> %d, %d rows added, %d deleted (%s)",
         previous.location,
         old,
         version,
         facts["added"],
         facts["deleted"],
-        method.replace("_", " "),
+        how,
     )
     return IncrementalRun(spark, cfg, previous, added, deleted, keep, facts)
 

@@ -26,7 +26,7 @@ from spark_prune.assign import assign_clusters
 from spark_prune.clustering import fit_kmeans_sized
 from spark_prune.config import SemDedupConfig
 from spark_prune.core.ordering import check_order
-from spark_prune.core.semdedup_cost import measure_pair_rate, warn_about_largest_cluster
+from spark_prune.core.semdedup_cost import log_largest_cluster, measure_pair_rate
 from spark_prune.core.semdedup_kernel import (
     SIMILARITY_DTYPE,
     SIMILARITY_METHOD,
@@ -337,7 +337,7 @@ def semdedup(
     if centroids is None:
         centroids = fit_centroids(df, cfg, id_col, emb_col, dim, n_rows)
     rate = measure_pair_rate(dim, cfg.block_size)
-    estimate = warn_about_largest_cluster(centroids.sizes, rate)
+    estimate = log_largest_cluster(centroids.sizes, rate)
     assigned = assign(df, centroids, cfg, id_col, emb_col, dim)
     result, big, border_info = _dedup(assigned, centroids.sizes, id_col, dim, cfg, schema)
     start = time.perf_counter()

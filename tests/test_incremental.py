@@ -56,6 +56,15 @@ def test_appends_equal_a_full_run_with_frozen_centroids(incremental_scenario: Sc
     assert drift["refit_due"] is True and drift["refit_above"] == 0.1
 
 
+def test_an_unchanged_input_is_said_so_and_changes_nothing(incremental_scenario: Scenario) -> None:
+    s = incremental_scenario
+    again = s.run("a_again", 0, incremental={"previous_run": s.path(s.a)})
+    facts = again.manifest["incremental"]
+    assert facts["method"] == "unchanged" and (facts["added"], facts["deleted"]) == (0, 0)
+    same(s, again, s.a)
+    assert again.manifest["semdedup"]["incremental"]["clusters_recomputed"] == 0
+
+
 def test_appends_and_deletes_with_an_emptied_cluster_and_a_deleted_partner(
     incremental_scenario: Scenario,
 ) -> None:

@@ -15,6 +15,10 @@ from spark_prune.core.vectors import l2_normalize
 
 log = logging.getLogger(__name__)
 
+# One SemDeDup task (the largest cluster) estimated to run longer than this is logged as a
+# warning: the time to raise semdedup.kmeans.k or lower semdedup.split_rows.
+WARN_ABOVE_SECONDS = 600.0
+
 
 def _one_blas_thread() -> AbstractContextManager[object]:
     """Limit BLAS to one thread when threadpoolctl is there (Spark runs each Python worker's
@@ -46,13 +50,16 @@ def estimated_sizes(sample: np.ndarray, centroids: np.ndarray, n_rows: int) -> n
     return counts * (n_rows / max(len(sample), 1))
 
 
-def warn_about_largest_cluster(sizes: np.ndarray, rate: float) -> dict[str, Any]:
-    """Log the (estimated) largest cluster and its cost before the quadratic step."""
+def log_largest_cluster(sizes: np.ndarray, rate: float) -> dict[str, Any]:
+    """Log the (estimated) largest cluster and its cost before the quadratic step: a warning
+    when that one task would run longer than ``WARN_ABOVE_SECONDS``, else an info line."""
     largest = int(np.argmax(sizes))
     rows = int(round(sizes[largest]))
     pairs = rows * (rows - 1) // 2
     total = float(np.sum(sizes * (sizes - 1) / 2))
-    log.warning(
+    level = logging.WARNING if pairs / rate > WARN_ABOVE_SECONDS else logging.INFO
+    log.log(
+        level,
         "SemDeDup: largest cluster (estimated from the k-means sample) is %d with about %d rows: "
         "%.3g pairs, about %.0f s in one Python worker at %.3g pairs/s measured here; "
         "all clusters: %.3g pairs, about %.0f s of worker time",
