@@ -75,3 +75,6 @@ def test_manifest_section_summarises_an_incremental_run() -> None:
     assert "40.0% of the added rows" in line and "refit is due" in line
     assert line in manifest_section(doc).body.replace("&gt;", ">")
     assert incremental_summary({"incremental": None}) is None
+    quiet = {**versions, "input_version": 3, "method": "unchanged", "added": 0, "deleted": 0}
+    line = incremental_summary({"incremental": quiet})
+    assert line is not None and "(input version 3 -> 3, unchanged): 0 rows added" in line

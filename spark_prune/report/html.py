@@ -234,9 +234,10 @@ def incremental_summary(doc: dict[str, Any]) -> str | None:
     inc = doc.get("incremental")
     if not inc:
         return None
+    how = "unchanged" if inc.get("method") == "unchanged" else f"by {inc.get('method')}"
     text = (
         f"from run {inc.get('previous_run_id')} (input version {inc.get('previous_input_version')}"
-        f" -> {inc.get('input_version')}, by {inc.get('method')}): {inc.get('added')} rows "
+        f" -> {inc.get('input_version')}, {how}): {inc.get('added')} rows "
         f"added, {inc.get('deleted')} deleted"
     )
     drift = inc.get("drift") or {}
