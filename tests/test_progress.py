@@ -33,7 +33,13 @@ def test_long_work_logs_tasks_done(spark: SparkSession, caplog: pytest.LogCaptur
     assert wide, lines
     done = [int(line.split(": ")[1].split(" of ")[0]) for line in wide]
     assert done == sorted(done) and done[-1] <= 12, wide
-    assert tasks_done(spark.sparkContext.statusTracker()) is None  # nothing running now
+    # nothing running now, once the listener bus has delivered the last stage's end (the
+    # status tracker reads a store that events update after the action has returned)
+    tracker = spark.sparkContext.statusTracker()
+    deadline = time.monotonic() + 10
+    while tasks_done(tracker) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert tasks_done(tracker) is None
 
 
 def test_no_lines_when_disabled(spark: SparkSession, caplog: pytest.LogCaptureFixture) -> None:
