@@ -206,6 +206,15 @@ def _session(cfg: PipelineConfig | None = None) -> SparkSession:
     return spark
 
 
+def _run_session(run_path: str) -> SparkSession:
+    """The session of a command that reads ``--run``: a local run that does not exist is an
+    error before Spark starts (the usual typo, no start-up wait)."""
+    from spark_prune.runs import check_run_exists
+
+    check_run_exists(run_path)
+    return _session()
+
+
 def _quiet_query_context_log() -> None:
     """PySpark logs every analysis error again as a JSON ERROR line on stderr, with the Java
     stack (the Python loggers ``DataFrameQueryContextLogger`` for DataFrame calls and
@@ -255,14 +264,13 @@ def _embed(cfg: PipelineConfig) -> int:
 def _rethreshold(args: argparse.Namespace) -> int:
     from spark_prune.pipeline import run
     from spark_prune.rethreshold import rethreshold_config, stored_semdedup
-    from spark_prune.runs import check_run_exists, open_run
+    from spark_prune.runs import open_run
 
     if _same_location(args.run, args.output):
         raise UsageError(
             f"--output {args.output!r} is the run being read (--run); choose a new output path"
         )
-    check_run_exists(args.run)
-    spark = _session()
+    spark = _run_session(args.run)
     previous = open_run(spark, args.run)
     cfg = rethreshold_config(previous.manifest, args.eps, args.output, args.overrides)
     spark = _session(cfg)
@@ -272,11 +280,10 @@ def _rethreshold(args: argparse.Namespace) -> int:
 
 
 def _sql(run_path: str, query: str, limit: int) -> int:
-    from spark_prune.runs import check_run_exists, open_run
+    from spark_prune.runs import open_run
     from spark_prune.sql_guard import check_read_only
 
-    check_run_exists(run_path)
-    spark = _session()
+    spark = _run_session(run_path)
     check_read_only(spark, query)  # before spark.sql: it runs commands eagerly
     open_run(spark, run_path).register_views()
     try:
@@ -293,12 +300,11 @@ def _report(run_path: str, out: str | None) -> int:
     from spark_prune.contract import REPORT_FILE
     from spark_prune.lake import check_local_target
     from spark_prune.report import write_report
-    from spark_prune.runs import check_run_exists, open_run
+    from spark_prune.runs import open_run
 
-    check_run_exists(run_path)
     if out:
         check_local_target(out, "--out")
-    spark = _session()
+    spark = _run_session(run_path)
     default = f"{open_run(spark, run_path).location}/{REPORT_FILE}"
     path = write_report(spark, run_path, out or default)
     print(f"report written to {path}")
@@ -307,10 +313,8 @@ def _report(run_path: str, out: str | None) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from spark_prune.export import export_run
-    from spark_prune.runs import check_run_exists
 
-    check_run_exists(args.run)
-    rows = export_run(_session(), args.run, args.format, args.out, args.overwrite)
+    rows = export_run(_run_session(args.run), args.run, args.format, args.out, args.overwrite)
     print(f"wrote {rows} kept rows ({args.format}) to {args.out}")
     return 0
 

@@ -148,23 +148,27 @@ def open_run(spark: SparkSession, location: str) -> OpenRun:
 def check_run_exists(location: str) -> None:
     """Before a session starts: a local ``--run`` that does not exist (the usual typo) is an
     error at once, not after Spark's start-up; ``open_run`` checks everything else."""
+    absent = _absent_local_run(location)
+    if absent is not None:
+        raise absent
+
+
+def _absent_local_run(location: str) -> RunNotFoundError | None:
     root = location.rstrip("/")
     if is_local_path(root) and not local_path(root).exists():
-        raise RunNotFoundError(
+        return RunNotFoundError(
             f"--run {location!r} does not exist; give the output.path of a finished run"
         )
+    return None
 
 
 def _missing_run(spark: SparkSession, location: str) -> RunNotFoundError:
     root = location.rstrip("/")
-    if is_local_path(root):
-        local = local_path(root)
-        try:
-            check_run_exists(location)
-        except RunNotFoundError as exc:
-            return exc
-        if not local.is_dir():
-            return RunNotFoundError(f"--run {location!r} is a file; give the run's directory")
+    absent = _absent_local_run(location)
+    if absent is not None:
+        return absent
+    if is_local_path(root) and not local_path(root).is_dir():
+        return RunNotFoundError(f"--run {location!r} is a file; give the run's directory")
     tables = [t for t in contract.TABLES if DeltaLocation(f"{root}/{t}").exists(spark)]
     if tables:
         return IncompleteRunError(
