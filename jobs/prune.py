@@ -2,8 +2,13 @@
 
     spark-submit jobs/prune.py --config conf/laion.yaml --set output.path=s3://bucket/runs/r1
 
-On Databricks/EMR the platform's session (and its Delta) is reused; locally the Delta jars are
-added. All logic lives in the ``spark_prune`` package.
+On Databricks/EMR the platform's session (and its Delta) is reused. Elsewhere pass Delta as
+spark-submit's own option (a session spark-submit starts gets no jars from us):
+
+    spark-submit --packages io.delta:delta-spark_2.13:4.0.1 jobs/prune.py --config ...
+
+(``python -m spark_prune run`` / ``spark-prune run`` add the jars themselves). All logic lives
+in the ``spark_prune`` package.
 """
 
 import sys

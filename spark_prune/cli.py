@@ -113,7 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="write a self-contained HTML report of a run")
     report.add_argument("--run", required=True, help="output path (or manifest file) of a run")
-    report.add_argument("--out", help="HTML file to write (default <run>/report.html)")
+    report.add_argument(
+        "--out",
+        help="HTML file to write (default <run>/report.html; for a --run manifest file "
+        "<name>.json other than manifest.json, <name>.report.html beside it)",
+    )
 
     export = sub.add_parser(
         "export",
@@ -297,16 +301,13 @@ def _sql(run_path: str, query: str, limit: int) -> int:
 
 
 def _report(run_path: str, out: str | None) -> int:
-    from spark_prune.contract import REPORT_FILE
     from spark_prune.lake import check_local_target
     from spark_prune.report import write_report
-    from spark_prune.runs import open_run
+    from spark_prune.runs import report_path_for
 
-    if out:
-        check_local_target(out, "--out")
-    spark = _run_session(run_path)
-    default = f"{open_run(spark, run_path).location}/{REPORT_FILE}"
-    path = write_report(spark, run_path, out or default)
+    out = out or report_path_for(run_path.rstrip("/"))
+    check_local_target(out, "--out")
+    path = write_report(_run_session(run_path), run_path, out)
     print(f"report written to {path}")
     return 0
 

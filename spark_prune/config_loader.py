@@ -25,6 +25,7 @@ from spark_prune.config import ConfigError, PipelineConfig
 ALTERNATIVES: dict[str, tuple[str, str]] = {
     "dbp": ("keep_fraction", "keep_count"),
     "clip_filter": ("threshold", "keep_fraction"),
+    "embed": ("pretrained", "checkpoint"),
 }
 
 

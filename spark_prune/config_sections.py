@@ -103,11 +103,14 @@ class EvaluateConfig:
 class IncrementalConfig:
     """An incremental run: only the rows added to / deleted from the input since the version
     ``previous_run`` read are assigned and deduplicated; both k-means are frozen to its
-    centroids. ``refit_above``: when more than this share of the added rows lie beyond the
-    previous rows' 95th percentile of DBP distance, a full refit is due: ``refit: warn`` logs
+    centroids. ``from_output``: the previous run is the one already at the output location
+    (a scheduled job's setting: its first run, with nothing there yet, is a full run).
+    ``refit_above``: when more than this share of the added rows lie beyond the previous
+    rows' 95th percentile of DBP distance, a full refit is due: ``refit: warn`` logs
     a warning, ``refit: auto`` makes the run a full run (both k-means refitted)."""
 
     previous_run: str | None = None
+    from_output: bool = False
     refit_above: float | None = 0.2
     refit: Refit = "warn"
 
@@ -116,6 +119,12 @@ class IncrementalConfig:
             self.previous_run is None or bool(self.previous_run.strip()),
             f"{key}.previous_run",
             "must not be empty (null = a full run)",
+        )
+        check(
+            not (self.from_output and self.previous_run),
+            f"{key}.from_output",
+            "true means the previous run is the one at the output location; "
+            "set it or incremental.previous_run, not both",
         )
         check(
             self.refit_above is None or 0 <= self.refit_above <= 1,

@@ -33,7 +33,7 @@ from spark_prune.config import ConfigError, PipelineConfig
 from spark_prune.drift import quantile_upper_bound as quantile_upper_bound  # re-exported
 from spark_prune.errors import UserError, first_line, is_spark_error
 from spark_prune.io import absolute_local_path
-from spark_prune.lake import DeltaLocation, write_text
+from spark_prune.lake import DeltaLocation, text_exists, write_text
 from spark_prune.runs import OpenRun, manifest_path_for, open_run
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,24 @@ SD_COLUMNS = (
     contract.SEMDEDUP_MAX_SIM,
     contract.SEMDEDUP_PARTNER,
 )
+
+
+def previous_from_output(
+    spark: SparkSession, cfg: PipelineConfig, manifest_path: str
+) -> PipelineConfig:
+    """``incremental.from_output``: the run already at the output location (its manifest at
+    ``manifest_path``) becomes ``previous_run``; with none there yet the run is a full run.
+    The config returned (and recorded in the manifest) names the previous run it found."""
+    if not cfg.incremental.from_output:
+        return cfg
+    found = text_exists(spark, manifest_path)
+    if found:
+        log.info("incremental.from_output: an incremental run from the run at %s", manifest_path)
+    else:
+        log.info("incremental.from_output: no finished run at %s yet: a full run", manifest_path)
+    previous = manifest_path if found else None
+    resolved = replace(cfg.incremental, previous_run=previous, from_output=False)
+    return replace(cfg, incremental=resolved)
 
 
 def resolve(cfg: PipelineConfig) -> PipelineConfig:
@@ -105,7 +123,6 @@ class IncrementalRun:
     deleted: DataFrame  # ids (gone rows, and the old state of rewritten rows)
     keep: Callable[[DataFrame], DataFrame]  # persist for the run (released at its end)
     facts: dict[str, Any] = field(default_factory=dict)
-    _dbp_stored: DataFrame | None = None
 
     @property
     def id_col(self) -> str:
@@ -177,15 +194,26 @@ class IncrementalRun:
                 )
 
     # ------------------------------------------------------------ DBP
-    def dbp_assigned(self, rows: DataFrame, centroids: Any) -> DataFrame:
-        """``id, cluster_id, dist`` for ``rows``: stored where known, assigned otherwise."""
+    def dbp_assigned(
+        self, rows: DataFrame, centroids: Any, valid_rows: DataFrame | None = None
+    ) -> DataFrame:
+        """``id, cluster_id, dist`` for ``rows``: stored where known, assigned otherwise.
+
+        The rows to assign are found by id alone and counted first, so their real size picks
+        the join that selects them: a few (the usual weekly change) go to every task as a
+        broadcast and no embedding moves; many are a shuffle join, as any large join. They
+        are taken from ``valid_rows`` (every valid row, a plain filter of the input, of which
+        ``rows`` is a subset by id) when given: selecting them from ``rows``, SemDeDup's
+        survivors, would first move every embedding through that stage's join."""
         id_col = self.id_col
         stored = self._stored((contract.CLUSTER_ID, contract.DIST)).join(
             rows.select(id_col), id_col, "left_semi"
         )
-        self._dbp_stored = stored
+        fresh_ids = self.keep(rows.select(id_col).join(stored, id_col, "left_anti"))
+        self.facts["dbp_rows_assigned"] = fresh_ids.count()
+        source = rows if valid_rows is None else valid_rows
         fresh = assign_clusters(
-            rows.join(stored.select(id_col), id_col, "left_anti"),
+            source.join(fresh_ids, id_col, "left_semi"),
             centroids.vectors,
             id_col,
             self.cfg.input.embedding_column,
@@ -206,8 +234,6 @@ class IncrementalRun:
             p95=measured.get("previous_dist_p95"),
         )
         drift.warn_if_due(facts)
-        if self._dbp_stored is not None:  # rows DBP assigned (the others were stored)
-            self.facts["dbp_rows_assigned"] = assigned.count() - self._dbp_stored.count()
         return facts
 
 
@@ -279,7 +305,7 @@ def _check_input(cfg: PipelineConfig, previous: OpenRun, version: int | None) ->
             f"{KEY}: incremental runs need a Delta input with versions (this "
             f"input's format is {cfg.input.format})"
         )
-    same = absolute_local_path(str(source.get("path"))) == cfg.input.path
+    same = _input_ref(source) == cfg.input.path
     if not same or source.get("id_column") != cfg.input.id_column:
         raise ConfigError(
             f"{KEY}: run {previous.location!r} read {source.get('path')!r} (id "
@@ -297,6 +323,13 @@ def _check_input(cfg: PipelineConfig, previous: OpenRun, version: int | None) ->
             f"than the version {version} read now"
         )
     return int(old)
+
+
+def _input_ref(source: dict[str, Any]) -> str:
+    """The input a run's manifest names, as ``with_absolute_paths`` leaves it (a catalog
+    table's name as it is, a relative local path made absolute)."""
+    path = str(source.get("path"))
+    return path if source.get("format") == "table" else absolute_local_path(path)
 
 
 def _change_feed(spark: SparkSession, cfg: PipelineConfig, old: int, new: int) -> DataFrame | None:
@@ -320,7 +353,7 @@ def _change_feed(spark: SparkSession, cfg: PipelineConfig, old: int, new: int) -
     changes = reader.table(table.ref) if table.is_catalog else reader.load(table.ref)
     try:
         ids = changes.select(cfg.input.id_column).distinct()
-        ids.limit(1).count()  # fails here when the feed does not cover the range
+        changes.limit(1).count()  # fails here when the feed does not cover the range
     except Exception as exc:
         if not is_spark_error(exc):
             raise

@@ -12,7 +12,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -286,7 +286,8 @@ def _write_local_text(target: Path, text: str) -> None:
         tmp.write_text(text)
         tmp.replace(target)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):  # e.g. the parent is a file: no temp file either
+            tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from exc
 
 

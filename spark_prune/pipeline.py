@@ -56,10 +56,11 @@ def run(
     One run at a time per output (``lease.py``); finished stages are checkpointed under
     ``<output>/_stages`` and a rerun resumes from them (``resume.py``) unless ``fresh``.
     """
-    cfg = incremental.resolve(with_absolute_paths(cfg))
+    cfg = with_absolute_paths(cfg)
+    out = OutputLocation(cfg.output)
+    cfg = incremental.resolve(incremental.previous_from_output(spark, cfg, out.manifest_path))
     ctx = RunContext(spark, cfg, _new_run_id(cfg), stored_semdedup=semdedup_from)
     started = _now()
-    out = OutputLocation(cfg.output)
     check_locations(spark, cfg)
     where = lease_dir(cfg.output.path, cfg.output.manifest_path)
     with removed_if_left_empty(where):

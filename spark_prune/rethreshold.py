@@ -51,6 +51,10 @@ def rethreshold_config(
     raw["input"] = {**raw["input"], "version": version}
     raw = _with_auto_k(raw)
     raw["semdedup"] = {**raw["semdedup"], "eps": eps}
+    # not an incremental run: every stored result is at the pinned version (the centroids an
+    # incremental run froze stay in its dbp / semdedup kmeans.centroids_from)
+    not_incremental = {"previous_run": None, "from_output": False}
+    raw["incremental"] = {**(raw.get("incremental") or {}), **not_incremental}
     # a new location of its own: not the previous run's catalog schema or manifest file
     raw["output"] = {
         **raw["output"],

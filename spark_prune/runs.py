@@ -122,6 +122,18 @@ def manifest_path_for(location: str) -> str:
     return f"{location.rstrip('/')}/{contract.MANIFEST_FILE}"
 
 
+def report_path_for(location: str) -> str:
+    """Where ``report`` writes by default: ``report.html`` in the run's directory (or beside
+    its ``manifest.json``); beside any other manifest file (``_previous_runs/<run id>.json``)
+    ``<run id>.report.html``, so it overwrites no other run's report."""
+    manifest = manifest_path_for(location)
+    folder, _, name = manifest.rpartition("/")
+    if name == contract.MANIFEST_FILE:
+        return f"{folder}/{contract.REPORT_FILE}" if folder else contract.REPORT_FILE
+    stem = name.removesuffix(".json")
+    return f"{folder}/{stem}.{contract.REPORT_FILE}" if folder else f"{stem}.{contract.REPORT_FILE}"
+
+
 def open_run(spark: SparkSession, location: str) -> OpenRun:
     """The run at ``location`` (an output directory, or the manifest path of a run written
     to a catalog schema or with its own ``output.manifest_path``).

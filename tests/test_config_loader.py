@@ -37,6 +37,9 @@ def test_giving_one_of_two_alternatives_clears_the_other(tmp_path: Path) -> None
     path.write_text("dbp: {keep_count: 10, keep_fraction: 0.2}\n")
     with pytest.raises(ConfigError, match="dbp.keep_fraction: set exactly one"):
         load_config(path, MINIMAL)
+    path.write_text("embed: {model: ViT-B-32, pretrained: laion2b_s34b_b79k}\n")
+    cfg = load_config(path, [*MINIMAL, "embed.checkpoint=/models/b32.bin"])  # conf/laion.yaml's
+    assert (cfg.embed.pretrained, cfg.embed.checkpoint) == (None, "/models/b32.bin")
 
 
 def test_semdedup_k_auto_from_yaml(tmp_path: Path) -> None:

@@ -141,6 +141,10 @@ def test_job_graph_and_clusters() -> None:
     prune = next(t for t in job["tasks"] if t["task_key"] == "prune")
     params = prune["python_wheel_task"]["parameters"]
     assert "tracking.mlflow=true" in params and "tracking.experiment=${var.experiment}" in params
+    # the weekly workflow needs no redeploy: the first run is full, later ones incremental
+    assert "incremental.from_output=${var.incremental}" in params
+    args = build_parser().parse_args([_substitute(str(p), _bundle_variables()) for p in params])
+    assert load_config(args.config, args.overrides).incremental.from_output
     assert "-ml-" in clusters[prune["job_cluster_key"]]["spark_version"]  # MLflow preinstalled
     assert "periodic" in job["trigger"]
 

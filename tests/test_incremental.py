@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,8 +13,10 @@ from spark_prune import contract
 from spark_prune.config import ConfigError
 from spark_prune.config_loader import config_from_dict
 from spark_prune.incremental import quantile_upper_bound, resolve
+from spark_prune.pipeline import run
 from spark_prune.runs import open_run
-from tests.incremental_fixture import BLOBS, Scenario
+from tests.helpers import SCHEMA, embedding_rows
+from tests.incremental_fixture import BLOBS, DIM, Scenario
 
 pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
 
@@ -122,3 +126,52 @@ def test_quantile_matches_numpy_to_the_bucket(spark: SparkSession) -> None:
     found = quantile_upper_bound(frame, 0.95)
     exact = np.sort(dist)[int(np.ceil(0.95 * 500)) - 1]
     assert exact <= found <= exact + 1e-4 + 1e-12
+
+
+def test_a_weekly_job_on_a_catalog_table_needs_no_previous_run_path(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The Databricks job's setup: a catalog table in, a catalog schema and a manifest path
+    out, ``incremental.from_output`` on every run. The first run finds nothing there and is a
+    full run; the next one is incremental from it (and equals a full run frozen to it)."""
+    ids, x = embedding_rows(120, DIM, BLOBS, seed=5)
+    spark.sql("CREATE DATABASE IF NOT EXISTS weekly_job_test")
+    table = "weekly_job_test.images"
+    rows = [(int(i), [float(v) for v in row], f"row {i}") for i, row in zip(ids, x, strict=True)]
+    spark.createDataFrame(rows, SCHEMA).write.format("delta").mode("overwrite").saveAsTable(table)
+    raw = {
+        "input": {"path": table, "format": "table"},
+        "output": {"catalog_schema": "weekly_job_test", "path": str(tmp_path / "runs" / "latest"),
+                   "mode": "overwrite"},
+        "semdedup": {"enabled": True, "eps": 0.05, "kmeans": {"k": 3, "iterations": 5}},
+        "dbp": {"keep_fraction": 0.5, "kmeans": {"k": BLOBS, "iterations": 5}},
+        "incremental": {"from_output": True},
+    }  # fmt: skip
+    week1 = run(spark, config_from_dict(raw))
+    assert week1.manifest.get("incremental") is None
+    assert week1.manifest["config"]["incremental"]["previous_run"] is None
+    more = [(int(i) + 1000, [float(v) for v in row], "new") for i, row in zip(ids[:15], x[:15],
+            strict=True)]  # fmt: skip
+    spark.createDataFrame(more, SCHEMA).write.format("delta").mode("append").saveAsTable(table)
+    week2 = run(spark, config_from_dict(raw))
+    facts = week2.manifest["incremental"]
+    assert facts["previous_run_id"] == week1.run_id
+    assert (facts["method"], facts["added"], facts["deleted"]) == ("anti_join", 15, 0)
+    week1_manifest = facts["previous_manifest"]
+    frozen = {"k": BLOBS, "iterations": 5, "centroids_from": week1_manifest}
+    full = run(spark, config_from_dict({
+        **raw, "incremental": {},
+        "output": {"path": str(tmp_path / "full"), "mode": "error"},
+        "dbp": {**raw["dbp"], "kmeans": frozen},
+        "semdedup": {**raw["semdedup"], "kmeans": {**frozen, "k": 3}},
+    }))  # fmt: skip
+    ours = spark.table("weekly_job_test.decisions").toPandas().sort_values("id")
+    theirs = full.output.read(spark, contract.DECISIONS).toPandas().sort_values("id")
+    pd.testing.assert_frame_equal(ours.reset_index(drop=True), theirs.reset_index(drop=True))
+
+
+def test_from_output_and_a_previous_run_are_alternatives() -> None:
+    raw = {"input": {"path": "/in"}, "output": {"path": "/out"},
+           "incremental": {"previous_run": "/runs/a", "from_output": True}}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^incremental.from_output: .*not both"):
+        config_from_dict(raw)

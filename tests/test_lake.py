@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from spark_prune.errors import OutputError
 from spark_prune.lake import (
     DeltaLocation,
     is_table_name,
@@ -84,3 +85,9 @@ def test_names_quoting_and_text_files(spark: SparkSession, tmp_path: Path) -> No
     write_text(spark, path, "{}\n")
     assert text_exists(spark, path) and read_text(spark, path) == "{}\n"
     assert not (tmp_path / "sub" / "m.json.tmp").exists()
+
+
+def test_a_text_file_under_a_file_is_an_output_error(spark: SparkSession, tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(OutputError, match="cannot write"):
+        write_text(spark, str(tmp_path / "plain" / "report.html"), "<html/>")

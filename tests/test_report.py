@@ -129,3 +129,14 @@ def test_report_without_semdedup_or_images(spark: SparkSession, tmp_path: Path) 
     assert _parse(page).sections == list(SECTIONS)
     switched_off = thumbnails_section(spark, load_run(spark, run.path), None, 6)
     assert "Thumbnails switched off" in switched_off.body
+
+
+def test_report_of_a_manifest_file_goes_beside_it(full_run: FixtureRun, tmp_path: Path) -> None:
+    """``--run _previous_runs/<id>.json`` (a replaced run) without ``--out``."""
+    from spark_prune.cli import main
+
+    manifest = tmp_path / "_previous_runs" / "abc.json"
+    manifest.parent.mkdir()
+    manifest.write_text((Path(full_run.path) / "manifest.json").read_text())
+    assert main(["report", "--run", str(manifest)]) == 0
+    assert "<html" in (tmp_path / "_previous_runs" / "abc.report.html").read_text()

@@ -51,6 +51,17 @@ def test_rethreshold_reads_a_manifest_that_spelt_auto_k_as_zero() -> None:
     assert cfg.input.version == 3 and cfg.output.path == "/new"
 
 
+def test_rethreshold_of_an_incremental_run_is_not_incremental() -> None:
+    """Its stored results are at the pinned version already; the centroids the incremental
+    run froze stay in ``kmeans.centroids_from``."""
+    old = make_config("/in", "/old", semdedup=SEMDEDUP,
+                      incremental={"previous_run": "/runs/a"}).to_dict()  # fmt: skip
+    old["dbp"]["kmeans"]["centroids_from"] = "/runs/a"
+    cfg = rethreshold_config({"config": old, "input": {"delta_version": 3}}, 0.1, "/new")
+    assert cfg.incremental.previous_run is None and not cfg.incremental.from_output
+    assert cfg.dbp.kmeans.centroids_from == "/runs/a"
+
+
 def test_rethreshold_of_a_run_without_semdedup_is_a_run_error() -> None:
     previous = {"config": make_config("/in", "/old").to_dict(), "input": {"delta_version": 0}}
     with pytest.raises(UserError, match="did not run SemDeDup") as refused:

@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 
 from spark_prune import manifest
 from spark_prune.lake import DeltaLocation
-from spark_prune.runs import RunNotFoundError, check_run_exists, open_run
+from spark_prune.runs import RunNotFoundError, check_run_exists, open_run, report_path_for
 
 
 def _fake_run(spark: SparkSession, root: Path, manifest_path: Path) -> DeltaLocation:
@@ -52,3 +52,12 @@ def test_a_missing_local_run_is_found_without_spark(tmp_path: Path) -> None:
         check_run_exists(str(tmp_path / "nope"))
     check_run_exists(str(tmp_path))  # there: open_run checks the rest
     check_run_exists("s3://bucket/runs/r1")  # remote: left to open_run
+
+
+def test_the_default_report_path_never_lands_inside_a_manifest_file() -> None:
+    assert report_path_for("/runs/r1") == "/runs/r1/report.html"
+    assert report_path_for("/runs/r1/manifest.json") == "/runs/r1/report.html"
+    assert report_path_for("/runs/r1/_previous_runs/abc.json") == (
+        "/runs/r1/_previous_runs/abc.report.html"
+    )
+    assert report_path_for("run.json") == "run.report.html"

@@ -111,6 +111,9 @@ class RunContext:
     input_version: int | None = None  # the Delta version read (None for Parquet)
     stored_semdedup: StoredSemDedup | None = None  # rethreshold: an earlier run's similarities
     previous: IncrementalRun | None = None  # incremental: the previous run and the changes
+    # every valid row, before any stage removed some by id (a plain filter of the input): a
+    # few rows picked by id are cheaper to take from here than from a join's survivors
+    valid_rows: DataFrame | None = None
     refit_from: IncrementalRun | None = None  # incremental.refit auto: a full run instead
     timings: dict[str, float] = field(default_factory=dict)
     cached: list[DataFrame] = field(default_factory=list)

@@ -93,7 +93,7 @@ class DBPStage:
             centroids = _centroids(ctx, rows)
         with ctx.timed("dbp.assign"):
             if ctx.previous is not None:  # incremental: stored rows plus the new ones
-                assigned = ctx.persist(ctx.previous.dbp_assigned(rows, centroids))
+                assigned = ctx.persist(ctx.previous.dbp_assigned(rows, centroids, ctx.valid_rows))
             else:
                 assigned = ctx.persist(
                     assign_clusters(

@@ -73,6 +73,7 @@ class ValidateStage:
         checked = rows.select(*dict.fromkeys(wanted), detail.alias(INVALID_COL))
         decisions = checked.select(id_col, F.lit(None).cast("boolean").alias(REMOVED), INVALID_COL)
         survivors = checked.filter(F.col(INVALID_COL).isNull()).drop(INVALID_COL)
+        ctx.valid_rows = survivors
         report = ValidateReport(
             self.name, rows_in=ctx.rows_read, invalid=ctx.rows_read - n_valid, embedding_dim=dim
         )
