@@ -76,24 +76,24 @@ def _stored_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return sums.astype(np.float32).astype(np.float64)
 
 
-def _mask_not_earlier(sims: np.ndarray, rows: np.ndarray, left: int) -> None:
-    """Hide the columns that are not strictly before each row (the diagonal tile)."""
-    cols = np.arange(left, left + sims.shape[1])
+def _mask_not_earlier(sims: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+    """Hide the columns that are not strictly before each row (a tile on the diagonal)."""
     sims[cols[None, :] >= rows[:, None]] = -np.inf
 
 
 def _exact_tile(
-    x: np.ndarray, rows: np.ndarray, left: int, right: int, tol: float
+    x: np.ndarray, rows: np.ndarray, cols: np.ndarray, tol: float
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Stored values of ``rows`` against columns [left, right) as one float64 product:
-    (max, argmax with the earliest on ties, share of rows the screen would find crowded)."""
-    sims = (x[rows].astype(np.float64) @ x[left:right].astype(np.float64).T).astype(np.float32)
-    if right > rows.min():
-        _mask_not_earlier(sims, rows, left)
+    """Stored values of ``rows`` against ``cols`` (ascending positions) as one float64 product:
+    (max, argmax column with the earliest on ties, share of rows the screen would find
+    crowded)."""
+    sims = (x[rows].astype(np.float64) @ x[cols].astype(np.float64).T).astype(np.float32)
+    if cols[-1] >= rows[0]:
+        _mask_not_earlier(sims, rows, cols)
     arg = sims.argmax(axis=1)
     top = sims[np.arange(len(rows)), arg].astype(np.float64)
     near = (sims >= (top - 2 * tol)[:, None]).sum(axis=1)
-    return top, left + arg, float(np.mean(near > MAX_CANDIDATES_PER_ROW))
+    return top, cols[arg], float(np.mean(near > MAX_CANDIDATES_PER_ROW))
 
 
 def _first_max_per_row(
@@ -108,61 +108,63 @@ def _first_max_per_row(
 
 
 def _candidates_exact(
-    x: np.ndarray, rows: np.ndarray, left: int, near: np.ndarray
+    x: np.ndarray, rows: np.ndarray, cols: np.ndarray, near: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Stored values of the screened candidates only: (max, earliest argmax) per row."""
+    """Stored values of the screened candidates only: (max, earliest argmax column) per row."""
     row, col = np.nonzero(near)
-    value = _stored_similarity(x[rows[row]], x[left + col])
+    value = _stored_similarity(x[rows[row]], x[cols[col]])
     top, arg = _first_max_per_row(row, col, value)
-    return top, left + arg
+    return top, cols[arg]
 
 
 def _screen_tile(
-    x: np.ndarray, start: int, stop: int, left: int, right: int, best: np.ndarray, tol: float
+    x: np.ndarray, rows: np.ndarray, cols: np.ndarray, best: np.ndarray, tol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """The float32 screen of one tile: (rows that may improve, their max, argmax, crowded share).
+    """The float32 screen of one tile: (indices into ``rows`` that may improve, their max,
+    argmax column, crowded share).
 
     A row is looked at only if its screened maximum could reach its best so far. Its exact
     argmax is among the columns within 2·tol of the screened maximum: those few pairs are
     recomputed in float64; a row with many (near ties, duplicates) gets its tile recomputed
     as one float64 product instead.
     """
-    sims = x[start:stop] @ x[left:right].T
-    if right > start:
-        _mask_not_earlier(sims, np.arange(start, stop), left)
+    sims = x[rows] @ x[cols].T
+    if cols[-1] >= rows[0]:
+        _mask_not_earlier(sims, rows, cols)
     top = sims.max(axis=1)
-    live = np.flatnonzero((top > -np.inf) & (top >= best[start:stop] - tol))
+    live = np.flatnonzero((top > -np.inf) & (top >= best - tol))
     near = sims[live] >= (top[live] - 2 * tol)[:, None]
     few = near.sum(axis=1) <= MAX_CANDIDATES_PER_ROW
     value = np.empty(live.size, dtype=np.float64)
     arg = np.empty(live.size, dtype=np.int64)
     if few.any():
-        value[few], arg[few] = _candidates_exact(x, start + live[few], left, near[few])
+        value[few], arg[few] = _candidates_exact(x, rows[live[few]], cols, near[few])
     if not few.all():
-        value[~few], arg[~few], _ = _exact_tile(x, start + live[~few], left, right, tol)
-    return start + live, value, arg, float(np.mean(~few)) if live.size else 0.0
+        value[~few], arg[~few], _ = _exact_tile(x, rows[live[~few]], cols, tol)
+    return live, value, arg, float(np.mean(~few)) if live.size else 0.0
 
 
-def _merge_tile(
+def fold_tile(
     x: np.ndarray,
-    start: int,
-    stop: int,
-    left: int,
-    right: int,
+    rows: np.ndarray,
+    cols: np.ndarray,
     best: np.ndarray,
     partner: np.ndarray,
     tol: float,
-    direct: bool,
+    direct: bool = False,
 ) -> bool:
-    """Fold tile (rows [start, stop), columns [left, right)) into ``best`` / ``partner``;
-    earlier tiles win ties (strict ``>``). ``direct`` skips the screen (one float64 product,
-    the same stored values); returns whether the next tile should too, i.e. whether most rows
-    were crowded (runs of duplicates, where screening would only add work)."""
+    """Fold one tile, the float32 unit rows at positions ``rows`` against the columns at
+    positions ``cols`` (both ascending; only columns strictly before a row count), into
+    ``best`` / ``partner`` (aligned with ``rows``, updated in place). Tiles are folded in
+    ascending column order and earlier tiles win ties (strict ``>``). ``direct`` skips the
+    screen (one float64 product, the same stored values); returns whether the next tile should
+    too, i.e. whether most rows were crowded (runs of duplicates, where screening would only
+    add work)."""
     if direct:
-        target = np.arange(start, stop)
-        value, arg, crowded = _exact_tile(x, target, left, right, tol)
+        target = np.arange(len(rows))
+        value, arg, crowded = _exact_tile(x, rows, cols, tol)
     else:
-        target, value, arg, crowded = _screen_tile(x, start, stop, left, right, best, tol)
+        target, value, arg, crowded = _screen_tile(x, rows, cols, best, tol)
     better = value > best[target]
     best[target[better]] = value[better]
     partner[target[better]] = arg[better]
@@ -188,10 +190,10 @@ def max_similarity_to_earlier(x: np.ndarray, block_size: int) -> tuple[np.ndarra
     tol = screen_tolerance(xs)
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
-        direct = False
+        rows, direct = np.arange(start, stop), False
         for left in range(0, stop, block_size):
-            right = min(left + block_size, stop)
-            direct = _merge_tile(xs, start, stop, left, right, best, partner, tol, direct)
+            cols = np.arange(left, min(left + block_size, stop))
+            direct = fold_tile(xs, rows, cols, best[start:stop], partner[start:stop], tol, direct)
     return best, partner
 
 
@@ -211,10 +213,10 @@ def max_similarity_to_columns(
     tol = screen_tolerance(xs)
     for start in range(n_columns, n, block_size):
         stop = min(start + block_size, n)
-        direct = False
+        rows, direct = np.arange(start, stop), False
         for left in range(0, n_columns, block_size):
-            right = min(left + block_size, n_columns)
-            direct = _merge_tile(xs, start, stop, left, right, best, partner, tol, direct)
+            cols = np.arange(left, min(left + block_size, n_columns))
+            direct = fold_tile(xs, rows, cols, best[start:stop], partner[start:stop], tol, direct)
     return best[n_columns:], partner[n_columns:]
 
 

@@ -14,10 +14,12 @@ among themselves. For a cluster with old rows (stored ``max_sim`` / partner) and
   partner earlier in the new processing order (the rule's tie break).
 
 Work: (new rows + rows whose partner is gone) x cluster + old rows x new rows before them,
-instead of cluster² / 2. Similarities are computed as the kernel stores them: the float64 dot
-product of the float32 unit vectors, rounded to float32, in tiles of ``block_size`` query rows x
-``block_size`` candidate rows (memory O(n·d + block²)), candidates strictly earlier only, tiles
-folded in ascending candidate order with a strict ``>`` so the earliest candidate wins ties.
+instead of cluster² / 2. Similarities are the kernel's stored values (the float64 dot product
+of the float32 unit vectors, rounded to float32) from the kernel's own tiles
+(``semdedup_kernel.fold_tile``: a float32 screen under a rigorous error bound, float64 only
+where a maximum is in contention) of ``block_size`` query rows x ``block_size`` candidate rows
+(memory O(n·d + block²)), candidates strictly earlier only, tiles folded in ascending candidate
+order with a strict ``>`` so the earliest candidate wins ties.
 The result equals ``dedup_cluster`` on the cluster's current rows.
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from spark_prune.core.ordering import processing_order
+from spark_prune.core.semdedup_kernel import fold_tile, screen_tolerance
 from spark_prune.core.vectors import l2_normalize
 
 NO_PARTNER = -1  # stored: the row was first in its cluster (max_sim null / -inf)
@@ -65,7 +68,7 @@ def update_cluster(
     new = np.asarray(is_new, dtype=bool)[perm]
     full = computed_in_full(is_new, stored_partner)[perm]
     old_best, old_partner = _stored_in_order(perm, position, new, stored_max_sim, stored_partner)
-    xs = l2_normalize(np.asarray(x, dtype=np.float32)[perm]).astype(np.float64)
+    xs = np.ascontiguousarray(l2_normalize(np.asarray(x, dtype=np.float32)[perm]), np.float32)
     best = np.full(len(perm), -np.inf, dtype=np.float64)
     partner = np.full(len(perm), NO_PARTNER, dtype=np.int64)
     rows = np.flatnonzero(full)
@@ -117,33 +120,22 @@ def _stored_in_order(
 def max_over_earlier(
     xs: np.ndarray, rows: np.ndarray, candidates: np.ndarray, block_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each of ``rows`` (ascending positions of the ordered unit matrix ``xs``): the largest
-    stored similarity to the ``candidates`` (ascending positions) strictly before it, and the
-    earliest position holding it; ``-inf`` / -1 where no candidate is earlier."""
+    """For each of ``rows`` (ascending positions of the ordered float32 unit matrix ``xs``):
+    the largest stored similarity to the ``candidates`` (ascending positions) strictly before
+    it, and the earliest position holding it; ``-inf`` / -1 where no candidate is earlier.
+    The kernel's tiles (``fold_tile``: float32 screen, float64 where it matters)."""
     best = np.full(len(rows), -np.inf, dtype=np.float64)
     partner = np.full(len(rows), NO_PARTNER, dtype=np.int64)
+    tol = screen_tolerance(xs)
     for start in range(0, len(rows), block_size):
         block = rows[start : start + block_size]
         limit = int(np.searchsorted(candidates, block[-1]))  # candidates before the last row
+        view = slice(start, start + len(block))
+        direct = False
         for left in range(0, limit, block_size):
             cols = candidates[left : min(left + block_size, limit)]
-            _fold_tile(xs, block, cols, best[start : start + block_size], partner[start:])
+            direct = fold_tile(xs, block, cols, best[view], partner[view], tol, direct)
     return best, partner
-
-
-def _fold_tile(
-    xs: np.ndarray, block: np.ndarray, cols: np.ndarray, best: np.ndarray, partner: np.ndarray
-) -> None:
-    """Fold one tile into ``best`` / ``partner`` (views of the block's rows): float64 products
-    rounded to float32, later columns masked, strict ``>`` so earlier tiles win ties."""
-    sims = (xs[block] @ xs[cols].T).astype(np.float32)
-    if cols[-1] >= block[0]:
-        sims[cols[None, :] >= block[:, None]] = -np.inf
-    arg = sims.argmax(axis=1)
-    top = sims[np.arange(len(block)), arg].astype(np.float64)
-    better = top > best
-    best[better] = top[better]
-    partner[: len(block)][better] = cols[arg[better]]
 
 
 def _aligned(
