@@ -221,19 +221,30 @@ def pick_thumbnail_rows(
     )
 
 
-def cluster_gallery(tables: RunTables, images: DataFrame, cluster_ids: Sequence[int]) -> Gallery:
-    """The picked rows of ``cluster_ids`` and their thumbnails."""
-    rows = pick_thumbnail_rows(tables.decisions, tables.id_column, cluster_ids).collect()
-    return Gallery(rows, thumbnails_for(images, [r["id"] for r in rows]))
+def galleries(
+    tables: RunTables, images: DataFrame, cluster_ids: Sequence[int]
+) -> tuple[Gallery, Gallery]:
+    """The picked rows of ``cluster_ids`` and the SemDeDup pairs nearest the threshold, with
+    their thumbnails, fetched in one pass over the image column."""
+    rows = cluster_gallery_rows(tables, cluster_ids) if cluster_ids else []
+    pairs = semdedup_pair_rows(tables)
+    ids = [r["id"] for r in rows] + [r["id"] for r in pairs] + [r["partner"] for r in pairs]
+    thumbs = thumbnails_for(images, ids)
+    return Gallery(rows, thumbs), Gallery(pairs, thumbs)
 
 
-def semdedup_pairs(tables: RunTables, images: DataFrame) -> Gallery:
-    """SemDeDup removals nearest the threshold (``id``, ``partner``, ``semdedup_max_sim``)
-    and thumbnails of both sides; empty when SemDeDup did not record partners."""
+def cluster_gallery_rows(tables: RunTables, cluster_ids: Sequence[int]) -> list[Row]:
+    """The picked rows of ``cluster_ids`` (``pick_thumbnail_rows``)."""
+    return pick_thumbnail_rows(tables.decisions, tables.id_column, cluster_ids).collect()
+
+
+def semdedup_pair_rows(tables: RunTables) -> list[Row]:
+    """SemDeDup removals nearest the threshold (``id``, ``partner``, ``semdedup_max_sim``);
+    none when SemDeDup did not record partners."""
     decisions = tables.decisions
     if contract.SEMDEDUP_PARTNER not in decisions.columns:
-        return Gallery()
-    pairs = (
+        return []
+    return (
         decisions.filter(F.col(contract.REASON) == contract.SEMDEDUP)
         .select(
             F.col(tables.id_column).alias("id"),
@@ -244,10 +255,6 @@ def semdedup_pairs(tables: RunTables, images: DataFrame) -> Gallery:
         .limit(SEMDEDUP_PAIRS)
         .collect()
     )
-    if not pairs:
-        return Gallery()
-    ids = [r["id"] for r in pairs] + [r["partner"] for r in pairs]
-    return Gallery(pairs, thumbnails_for(images, ids))
 
 
 def thumbnails_for(images: DataFrame, ids: Sequence[Any]) -> dict[str, str]:

@@ -138,10 +138,8 @@ def thumbnails_section(
         reason = (problem or "").format(column=f"<code>{html.escape(column)}</code>")
         return Section("thumbnails", title, f"<p class='note'>No thumbnails: {reason}.</p>")
     shown = data.largest_clusters(tables.clusters, max_clusters)
-    parts = [
-        _cluster_gallery(shown, data.cluster_gallery(tables, images, shown) if shown else None),
-        _semdedup_gallery(data.semdedup_pairs(tables, images)),
-    ]
+    clusters, pairs = data.galleries(tables, images, shown)  # one pass over the images
+    parts = [_cluster_gallery(shown, clusters if shown else None), _semdedup_gallery(pairs)]
     return Section("thumbnails", title, "".join(parts))
 
 
