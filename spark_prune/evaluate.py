@@ -156,9 +156,11 @@ def select_subsets(
                     yield Subset(strategy, budget, None, 0, 0.0)
                     continue
                 kept = selected.filter("kept").select(id_col).persist(StorageLevel.MEMORY_AND_DISK)
-                n_kept = kept.count()
-                yield Subset(strategy, budget, kept, n_kept, time.perf_counter() - start)
-                kept.unpersist()
+                try:
+                    n_kept = kept.count()
+                    yield Subset(strategy, budget, kept, n_kept, time.perf_counter() - start)
+                finally:  # also when the consumer fails or stops early
+                    kept.unpersist()
     finally:
         assigned.unpersist()
 
