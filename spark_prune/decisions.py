@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune import contract
-from spark_prune.stages.base import INVALID, REMOVED, Stage, StageOutput
+from spark_prune.stages.base import INVALID, REMOVED, Stage, StageOutput, StageReport
 
 
 def decision_fields(registry: Sequence[Stage], id_type: T.DataType) -> list[T.StructField]:
@@ -34,7 +34,9 @@ def assemble(
     recorded = [(stage, out.decisions) for stage, out in outputs if out.decisions is not None]
     if not recorded:
         raise ValueError("no stage recorded decisions (the validate stage always does)")
+    reports = {stage.name: out.report for stage, out in outputs}
     rows: DataFrame | None = None
+    before: list[Stage] = []
     for stage, frame in recorded:
         own = frame.select(
             id_col,
@@ -42,7 +44,13 @@ def assemble(
             F.col(REMOVED).alias(_removed(stage)),
             F.col(INVALID).alias(_invalid(stage)),
         )
-        rows = own if rows is None else rows.join(own, id_col, "left")
+        if rows is None:
+            rows = own
+        elif _only_passed_rows_on(before, reports) and _saw_every_row(stage, before, reports):
+            rows = own.select("*", *_nothing_recorded(before))  # no join: the same ids
+        else:
+            rows = rows.join(own, id_col, "left")
+        before.append(stage)
     assert rows is not None
     id_type = rows.schema[id_col].dataType
     columns = [
@@ -59,6 +67,32 @@ def assemble(
         reason.alias(contract.REASON),
         detail.alias(contract.DETAIL),
     )
+
+
+def _only_passed_rows_on(stages: Sequence[Stage], reports: dict[str, StageReport]) -> bool:
+    """The stages declared no column and (their reports say) found no row invalid and removed
+    none: the usual validation of a clean input, whose decisions add nothing to a row."""
+    return all(
+        not stage.columns
+        and reports[stage.name].invalid == 0
+        and reports[stage.name].removed in (0, None)
+        for stage in stages
+    )
+
+
+def _saw_every_row(stage: Stage, before: Sequence[Stage], reports: dict[str, StageReport]) -> bool:
+    """``stage`` received as many rows as the first stage (every input row)."""
+    first = reports[before[0].name].rows_in
+    return first is not None and reports[stage.name].rows_in == first
+
+
+def _nothing_recorded(stages: Sequence[Stage]) -> list[Column]:
+    """The columns the stages' decisions would have joined in: all null."""
+    columns = []
+    for stage in stages:
+        columns.append(F.lit(None).cast("boolean").alias(_removed(stage)))
+        columns.append(F.lit(None).cast("string").alias(_invalid(stage)))
+    return columns
 
 
 def _reason(stages: Sequence[Stage]) -> Column:

@@ -75,3 +75,32 @@ def test_a_row_no_stage_removed_is_kept(spark: SparkSession) -> None:
     out = StageOutput(survivors=frame, report=StageReport("only"), decisions=frame)  # type: ignore[arg-type]
     rows = assemble([only], [(only, out)], "id").collect()  # type: ignore[list-item]
     assert [(r["kept"], r["reason"]) for r in rows] == [(True, None), (True, None)]
+
+
+def test_a_clean_validation_is_not_joined_when_the_next_stage_saw_every_row(
+    spark: SparkSession,
+) -> None:
+    """Validation that found nothing invalid adds nothing to a row: when the next stage
+    received every input row its decisions are the base (no join of a row-sized table),
+    with the same table as the join gives."""
+    first = Fake("first", "invalid", ())
+    second = Fake("second", "dbp", (DecisionColumn("cluster_id", T.IntegerType()),))
+    everyone = _frame(spark, [(1, None, None), (2, None, None), (3, None, None)])
+    chosen = _frame(spark, [(1, 4, True, None), (2, 4, False, None), (3, 5, True, None)],
+                    "cluster_id int")  # fmt: skip
+
+    def table(second_saw: int):  # type: ignore[no-untyped-def]
+        reports = [StageReport("first", rows_in=3, invalid=0), StageReport("second", second_saw)]
+        outputs = [
+            (stage, StageOutput(survivors=frame, report=report, decisions=frame))  # type: ignore[arg-type]
+            for stage, frame, report in zip(
+                (first, second), (everyone, chosen), reports, strict=True
+            )
+        ]
+        return assemble([first, second], outputs, "id")  # type: ignore[arg-type]
+
+    plain, joined = table(second_saw=3), table(second_saw=2)  # 2: a row went missing
+    assert "Join" not in plain._jdf.queryExecution().optimizedPlan().toString()
+    assert "Join" in joined._jdf.queryExecution().optimizedPlan().toString()
+    assert sorted(plain.collect()) == sorted(joined.collect())
+    assert [r["reason"] for r in plain.orderBy("id").collect()] == ["dbp", None, "dbp"]
