@@ -313,8 +313,9 @@ def _report(run_path: str, out: str | None) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from spark_prune.export import export_run
+    from spark_prune.export import check_export_target, export_run
 
+    check_export_target(args.format, args.out, args.overwrite)  # before Spark starts
     rows = export_run(_run_session(args.run), args.run, args.format, args.out, args.overwrite)
     print(f"wrote {rows} kept rows ({args.format}) to {args.out}")
     return 0

@@ -93,12 +93,18 @@ def spark_condition(exc: BaseException) -> str:
     return ""
 
 
+PY4J_CALL = "An error occurred while calling"  # py4j's first line: only the JVM method
+
+
 def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message (Spark's are long)."""
-    for line in str(exc).splitlines():
-        if line.strip():
-            return line.strip()
-    return type(exc).__name__
+    """The first non-empty line of an exception's message (Spark's are long); for a py4j
+    error, the Java exception's line after it (``java.io.IOException: Mkdirs failed ...``)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if lines[0].startswith(PY4J_CALL) and len(lines) > 1:
+        return lines[1].removeprefix(":").strip()
+    return lines[0]
 
 
 def is_spark_error(exc: BaseException) -> bool:

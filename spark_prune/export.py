@@ -25,9 +25,16 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_prune.contract import DECISIONS, KEPT, PRUNED
-from spark_prune.errors import EXIT_FAILURE, EXIT_USAGE, UserError
-from spark_prune.lake import check_local_target, is_local_path, local_path
-from spark_prune.runs import open_run
+from spark_prune.errors import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    OutputError,
+    UserError,
+    first_line,
+    is_spark_error,
+)
+from spark_prune.lake import check_local_target, is_local_path, is_table_name, local_path
+from spark_prune.runs import OpenRun, open_run
 
 UID_DTYPE = np.dtype("u8,u8")  # exactly DataComp's subset dtype (compared by the resharder)
 UID_PATTERN = "^[0-9a-f]{32}$"
@@ -58,13 +65,30 @@ def kept_ids(decisions: DataFrame, id_col: str) -> DataFrame:
     return decisions.filter(F.col(KEPT)).select(id_col)
 
 
-def export_run(spark: SparkSession, run: str, fmt: str, out: str, overwrite: bool = False) -> int:
-    """Export run ``run`` (an output directory or its manifest file; opened at the table
-    versions its manifest recorded) in format ``fmt`` to ``out``; the kept rows written."""
+class ExportTargetOverlapError(ExportError):
+    """``--out`` is, holds or lies inside the run's own tables (writing would destroy them)."""
+
+    exit_code = EXIT_FAILURE
+
+
+def check_export_target(fmt: str, out: str, overwrite: bool) -> None:
+    """Everything about ``--format`` / ``--out`` that needs no Spark: checked before a session
+    starts, so a mistake costs no start-up."""
     if fmt not in FORMATS:
         raise ExportError(f"--format {fmt!r}: must be one of {', '.join(FORMATS)}")
     check_local_target(out, "--out", "file" if fmt == "datacomp-subset" else "directory")
+    if fmt == "datacomp-subset":
+        _subset_target(out, overwrite)
+    elif is_local_path(out) and local_path(out).exists() and not overwrite:
+        raise ExportTargetExistsError(f"--out {out!r} exists; pass --overwrite to replace it")
+
+
+def export_run(spark: SparkSession, run: str, fmt: str, out: str, overwrite: bool = False) -> int:
+    """Export run ``run`` (an output directory or its manifest file; opened at the table
+    versions its manifest recorded) in format ``fmt`` to ``out``; the kept rows written."""
+    check_export_target(fmt, out, overwrite)
     opened = open_run(spark, run)  # a missing or incomplete run: RunNotFoundError (exit 1)
+    _check_apart(opened, out)
     id_col = opened.id_column
     kept = kept_ids(opened.table(DECISIONS), id_col)
     if fmt == "datacomp-subset":
@@ -150,7 +174,33 @@ def _sorted_block(pairs: DataFrame, first: int, last: int) -> np.ndarray:
     return block
 
 
-def _local_file(out: str, overwrite: bool) -> Path:
+def _check_apart(opened: OpenRun, out: str) -> None:
+    """``--out`` must not be the run's directory or one of its tables, hold one, or lie inside
+    one: ``--overwrite`` would delete them."""
+    run_dir = opened.location
+    if run_dir.endswith(".json"):  # a manifest file: its folder
+        run_dir = run_dir.rsplit("/", 1)[0]
+    places = [run_dir, *(str(info.get("location")) for info in opened.outputs.values())]
+    target = _normalised(out)
+    for place in places:
+        if is_table_name(place):
+            continue
+        there = _normalised(place)
+        if target == there or there.startswith(f"{target}/") or target.startswith(f"{there}/"):
+            what = "the run's directory" if place == places[0] else f"its table {place!r}"
+            raise ExportTargetOverlapError(
+                f"--out {out!r} would overwrite {what} ({there}); export somewhere else"
+            )
+
+
+def _normalised(path: str) -> str:
+    if is_local_path(path):
+        return str(local_path(path).absolute()).rstrip("/")
+    return path.rstrip("/")
+
+
+def _subset_target(out: str, overwrite: bool) -> Path:
+    """The local ``.npy`` file the DataComp subset goes to (checked, not created)."""
     if not is_local_path(out):
         raise ExportError(
             f"--out {out!r}: the DataComp subset is one local file; write it locally "
@@ -161,7 +211,18 @@ def _local_file(out: str, overwrite: bool) -> Path:
         raise ExportError(f"--out {out!r}: the DataComp subset file must end in .npy")
     if target.exists() and not overwrite:
         raise ExportTargetExistsError(f"--out {out!r} exists; pass --overwrite to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _local_file(out: str, overwrite: bool) -> Path:
+    target = _subset_target(out, overwrite)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise OutputError(
+            f"--out {out!r}: cannot create {str(target.parent)!r} ({reason})"
+        ) from None
     return target
 
 
@@ -181,5 +242,7 @@ def write_ids(
             raise ExportTargetExistsError(
                 f"--out {out!r} exists; pass --overwrite to replace it"
             ) from exc
+        if is_spark_error(exc):
+            raise OutputError(f"--out {out!r} cannot be written: {first_line(exc)}") from exc
         raise
     return int(rows.sparkSession.read.parquet(out).count())

@@ -260,6 +260,9 @@ def check_local_target(path: str, option: str, kind: str = "file") -> None:
             raise OutputError(f"{option} {path!r}: {str(parent)!r} is a file, not a directory")
     if kind == "file" and target.is_dir():
         raise OutputError(f"{option} {path!r} is a directory; give a file path")
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if not os.access(existing, os.W_OK):
+        raise OutputError(f"{option} {path!r}: {str(existing)!r} is not writable")
 
 
 def write_text(spark: SparkSession, path: str, text: str) -> None:

@@ -14,6 +14,7 @@ from spark_prune.errors import EXIT_FAILURE, EXIT_USAGE
 from spark_prune.export import (
     UID_DTYPE,
     ExportError,
+    check_export_target,
     export_run,
     prefix_groups,
     write_datacomp_subset,
@@ -87,6 +88,40 @@ def test_ids_parquet_equals_kept_ids(
         export_run(spark, run_path, "ids", str(out))
     assert exists.value.exit_code == EXIT_FAILURE  # like an existing run (output.mode: error)
     assert export_run(spark, run_path, "ids", str(out), overwrite=True) == len(kept)
+
+
+def test_an_export_never_overwrites_the_run_it_reads(
+    spark: SparkSession, datacomp_run: tuple[Layout, str, list[str]]
+) -> None:
+    """``--out`` onto the run's directory, a folder holding it, or inside one of its tables
+    is refused before anything is written, even with ``--overwrite``."""
+    _, run_path, _ = datacomp_run
+    before = sorted(p.name for p in Path(run_path).iterdir())
+    for out in (run_path, str(Path(run_path).parent), f"{run_path}/pruned/ids"):
+        with pytest.raises(ExportError, match="would overwrite") as refused:
+            export_run(spark, run_path, "ids", out, overwrite=True)
+        assert refused.value.exit_code == EXIT_FAILURE
+    manifest = f"{run_path}/manifest.json"
+    with pytest.raises(ExportError, match="would overwrite the run's directory"):
+        export_run(spark, manifest, "ids", run_path, overwrite=True)
+    assert sorted(p.name for p in Path(run_path).iterdir()) == before
+
+
+def test_export_target_mistakes_are_found_before_spark_starts(tmp_path: Path) -> None:
+    (tmp_path / "taken.npy").write_bytes(b"")
+    (tmp_path / "taken").mkdir()
+    cases = [
+        ("datacomp-subset", "taken.npy", "exists; pass --overwrite"),
+        ("datacomp-subset", "subset.txt", "must end in .npy"),
+        ("datacomp-subset", "s3://bucket/subset.npy", "one local file"),
+        ("ids", "taken", "exists; pass --overwrite"),
+        ("webdataset", "x", "must be one of"),
+    ]
+    for fmt, out, message in cases:
+        target = out if "://" in out else str(tmp_path / out)
+        with pytest.raises(ExportError, match=message):
+            check_export_target(fmt, target, overwrite=False)
+    check_export_target("ids", str(tmp_path / "taken"), overwrite=True)
 
 
 def test_ids_carry_laion_url_and_caption(spark: SparkSession, tmp_path: Path) -> None:
