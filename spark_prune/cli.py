@@ -21,6 +21,7 @@ from spark_prune.errors import (
     UserError,
     first_line,
     is_spark_error,
+    worker_exception,
 )
 from spark_prune.summary import print_summary
 
@@ -165,6 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not is_spark_error(exc):
             raise  # a bug in spark_prune: the traceback is the useful report
         message = f"Spark failed: {first_line(exc)}"
+        raised = worker_exception(exc)
+        if raised is not None and raised[0].startswith("spark_prune."):
+            message = raised[1]  # our own error raised in a task (a bad shard ...)
+        elif raised is not None:
+            message = f"Spark failed: a Python worker raised {raised[0]}: {raised[1]}"
         if not verbose:
             message += " (rerun with --verbose for the full traceback)"
         return _fail(message, EXIT_FAILURE, verbose)

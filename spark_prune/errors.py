@@ -19,6 +19,8 @@ exceptions are turned into these where they are raised (reads of inputs and runs
 
 from __future__ import annotations
 
+import re
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -105,6 +107,23 @@ def first_line(exc: BaseException) -> str:
     if lines[0].startswith(PY4J_CALL) and len(lines) > 1:
         return lines[1].removeprefix(":").strip()
     return lines[0]
+
+
+PYTHON_TRACEBACK = "Traceback (most recent call last):"
+
+
+def worker_exception(exc: BaseException) -> tuple[str, str] | None:
+    """(exception class, message) a Python worker raised, from the traceback Spark put in
+    ``exc``'s message (the last one: the exception that ended the task); None if there is
+    none."""
+    text = str(exc)
+    if PYTHON_TRACEBACK not in text:
+        return None
+    for line in text.rsplit(PYTHON_TRACEBACK, 1)[1].splitlines():
+        found = re.match(r"^([A-Za-z_][\w.]*): (.+)$", line)  # the unindented last line
+        if found:
+            return found.group(1), found.group(2).strip()
+    return None
 
 
 def is_spark_error(exc: BaseException) -> bool:

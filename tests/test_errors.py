@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import yaml
 from pyspark.sql import SparkSession
@@ -86,6 +87,34 @@ def _string_embedding(tmp: Path, table: str) -> list[str]:
     return run_args(path, tmp / "out")
 
 
+def _truncated_shard(tmp: Path, table: str) -> list[str]:
+    """A clip-retrieval folder whose second image-embedding file was cut short (an interrupted
+    copy: its header promises more rows than it holds)."""
+    from tests.shard_fixtures import clip_retrieval_dir
+
+    layout = clip_retrieval_dir(tmp / "cr")
+    broken = tmp / "cr" / "img_emb" / "img_emb_1.npy"
+    broken.write_bytes(broken.read_bytes()[:-200])
+    return run_args(str(layout.path), tmp / "out", "input.format=clip-retrieval",
+                    "input.id_column=key")  # fmt: skip
+
+
+def _mistyped_shard(tmp: Path, table: str) -> list[str]:
+    """A DataComp folder whose second shard has a column of another type than the first's."""
+    import pyarrow.parquet as pq
+
+    from tests.shard_fixtures import datacomp_dir
+
+    layout = datacomp_dir(tmp / "dc")
+    second = tmp / "dc" / "00000001.parquet"
+    rows = pq.read_table(second)
+    index = rows.schema.get_field_index("original_width")
+    words = pa.array(["wide"] * rows.num_rows)
+    pq.write_table(rows.set_column(index, "original_width", words), second)
+    return run_args(str(layout.path), tmp / "out", "input.format=datacomp",
+                    "input.id_column=uid")  # fmt: skip
+
+
 def _null_ids(tmp: Path, table: str) -> list[str]:
     rows = [(1, [1.0, 0.0]), (None, [0.0, 1.0])]
     return run_args(_write_rows(tmp / "n", rows, "id long, image_emb array<float>"), tmp / "out")
@@ -151,6 +180,9 @@ CASES = [
          EXIT_FAILURE, "'nodb.nope': no such table"),
     Case("version beyond latest", lambda t, s: run_args(s, t / "o", "input.version=7"),
          EXIT_FAILURE, "input.version 7"),
+    Case("truncated shard", _truncated_shard, EXIT_FAILURE, "img_emb_1.npy ended after"),
+    Case("shard column of another type", _mistyped_shard, EXIT_FAILURE,
+         "00000001.npz) cannot be read: ArrowInvalid"),
     Case("missing id column", lambda t, s: run_args(s, t / "o", "input.id_column=key"),
          EXIT_FAILURE, "id column 'key' not found"),
     Case("missing embedding column", lambda t, s: run_args(s, t / "o",

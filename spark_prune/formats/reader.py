@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 
+from spark_prune.errors import first_line, worker_exception
 from spark_prune.formats.errors import ShardError
 from spark_prune.formats.shards import (
     Shard,
@@ -56,11 +58,32 @@ def read_shards(
     def rows(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             for index in batch.column("id").to_pylist():
-                yield from read_shard_rows(shards[index], schema, column)
+                yield from _named_failures(shards[index], schema, column)
 
     frame = _shard_indices(spark, len(shards)).mapInArrow(rows, from_arrow_schema(schema))
     total = sum(parquet_rows for _, parquet_rows, _, _ in counts)
     return ShardedInput(frame, len(shards), total, dims.pop())
+
+
+def _named_failures(shard: Shard, schema: pa.Schema, column: str) -> Iterator[pa.RecordBatch]:
+    """The shard's rows; a file that fails mid-read is a ``ShardError`` naming it."""
+    with shard_named(shard):
+        yield from read_shard_rows(shard, schema, column)
+
+
+@contextmanager
+def shard_named(shard: Shard) -> Iterator[None]:
+    """A shard file that cannot be read (truncated, corrupt, a column that does not cast to
+    the first shard's type): a ``ShardError`` naming the shard and its files."""
+    try:
+        yield
+    except ShardError:
+        raise
+    except Exception as exc:
+        raise ShardError(
+            f"shard {shard.name} ({shard.parquet}, {shard.array}) cannot be read: "
+            f"{type(exc).__name__}: {first_line(exc)}"
+        ) from exc
 
 
 def output_schema(first: Shard, column: str) -> pa.Schema:
@@ -85,7 +108,10 @@ def _check_counts(
     def count(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             indices = batch.column("id").to_pylist()
-            out = [(i, *shard_counts(shards[i], columns)) for i in indices]
+            out = []
+            for i in indices:
+                with shard_named(shards[i]):
+                    out.append((i, *shard_counts(shards[i], columns)))
             fields = list(zip(*out, strict=True)) if out else [()] * 4
             yield pa.RecordBatch.from_arrays(
                 [pa.array(f, t) for f, t in zip(fields, COUNT_TYPES, strict=True)],
@@ -105,12 +131,13 @@ def _check_counts(
 
 
 def _task_error_line(exc: Exception) -> str:
-    """The ``ShardError`` message out of a Python worker's traceback, else its first
+    """The message of the error a task raised (a ``ShardError``'s alone), else the first
     ``SomeError: message`` line, else the first non-empty line."""
+    raised = worker_exception(exc)
+    if raised is not None:
+        name, message = raised
+        return message if name.endswith("ShardError") else f"{name.rsplit('.', 1)[-1]}: {message}"
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    for line in lines:
-        if "ShardError: " in line:
-            return line.split("ShardError: ", 1)[1]
     for line in lines:
         found = re.match(r"^([\w.]*(?:Error|Exception|Invalid)): (.+)$", line)
         if found:
