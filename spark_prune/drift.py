@@ -82,8 +82,8 @@ def warn_if_due(facts: dict[str, Any]) -> None:
     if facts["refit_due"]:
         log.warning(
             "incremental: %s, above incremental.refit_above %.1f%%: the frozen centroids no "
-            "longer fit the data, a full refit is due (run without incremental.previous_run, "
-            "or set incremental.refit: auto)",
+            "longer fit the data, a full refit is due (run once without incremental.previous_run "
+            "and with incremental.from_output=false, or set incremental.refit: auto)",
             _describe(facts),
             100 * (facts["refit_above"] or 0),
         )

@@ -33,7 +33,7 @@ from spark_prune.config import ConfigError, PipelineConfig
 from spark_prune.drift import quantile_upper_bound as quantile_upper_bound  # re-exported
 from spark_prune.errors import UserError, first_line, is_spark_error
 from spark_prune.io import absolute_local_path
-from spark_prune.lake import DeltaLocation, text_exists, write_text
+from spark_prune.lake import DeltaLocation, read_text, text_exists, write_text
 from spark_prune.runs import OpenRun, manifest_path_for, open_run
 
 log = logging.getLogger(__name__)
@@ -100,13 +100,22 @@ def writes_over_previous(cfg: PipelineConfig, manifest_path: str) -> bool:
 HISTORY_DIR = "_previous_runs"
 
 
-def keep_previous_manifest(spark: SparkSession, previous: IncrementalRun, manifest: str) -> str:
-    """Before a run replaces the previous one's manifest: a copy of it beside, under
-    ``_previous_runs/<run id>.json``, so ``open_run`` of that file still reads the replaced
-    run (its tables at the versions it named, by time travel). Returns the copy's path."""
+def keep_replaced_manifest(spark: SparkSession, manifest: str) -> str | None:
+    """Before a run replaces the finished run whose manifest is at ``manifest`` (an
+    incremental run over its previous run, a refit or any ``output.mode=overwrite``): a copy
+    of that manifest beside, under ``_previous_runs/<run id>.json``, so ``open_run`` of that
+    file still reads the replaced run (its tables at the versions it named, by time travel).
+    Returns the copy's path; None when no finished run is there."""
+    if not text_exists(spark, manifest):
+        return None
+    try:
+        replaced = json.loads(read_text(spark, manifest))
+    except json.JSONDecodeError:
+        log.warning("%s is not valid JSON: not kept under %s", manifest, HISTORY_DIR)
+        return None
     folder = manifest.rsplit("/", 1)[0]
-    path = f"{folder}/{HISTORY_DIR}/{previous.previous.run_id}.json"
-    text = json.dumps(previous.previous.manifest, indent=2, sort_keys=True, default=str)
+    path = f"{folder}/{HISTORY_DIR}/{replaced.get('run_id')}.json"
+    text = json.dumps(replaced, indent=2, sort_keys=True, default=str)
     write_text(spark, path, text + "\n")
     return path
 

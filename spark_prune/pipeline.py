@@ -56,9 +56,8 @@ def run(
     One run at a time per output (``lease.py``); finished stages are checkpointed under
     ``<output>/_stages`` and a rerun resumes from them (``resume.py``) unless ``fresh``.
     """
-    cfg = with_absolute_paths(cfg)
+    cfg = incremental.resolve(with_absolute_paths(cfg))
     out = OutputLocation(cfg.output)
-    cfg = incremental.resolve(incremental.previous_from_output(spark, cfg, out.manifest_path))
     ctx = RunContext(spark, cfg, _new_run_id(cfg), stored_semdedup=semdedup_from)
     started = _now()
     check_locations(spark, cfg)
@@ -66,6 +65,9 @@ def run(
     with removed_if_left_empty(where):
         lease = acquire(spark, where, ctx.run_id)
         try:
+            # under the lease: the run found there is the one this run follows
+            found = incremental.previous_from_output(spark, cfg, out.manifest_path)
+            ctx.cfg = cfg = incremental.resolve(found)
             if not incremental.writes_over_previous(cfg, out.manifest_path):
                 out.check_writable(spark)
             return _run_locked(ctx, registry, out, started, fresh)
@@ -208,9 +210,11 @@ def _publish(
         },
     )
     doc = manifest.build(spark, ctx.cfg, facts, [output.report for _, output in outputs])
-    if previous is not None and incremental.writes_over_previous(ctx.cfg, out.manifest_path):
-        kept = incremental.keep_previous_manifest(spark, previous, out.manifest_path)
-        doc["incremental"]["previous_manifest"] = kept  # the replaced run, by time travel
+    kept = incremental.keep_replaced_manifest(spark, out.manifest_path)
+    if kept is not None:  # the replaced run stays readable, by time travel
+        doc["replaced_manifest"] = kept
+        if previous is not None and incremental.writes_over_previous(ctx.cfg, out.manifest_path):
+            doc["incremental"]["previous_manifest"] = kept
     if ctx.cfg.output.path:  # a report of the previous run must not sit beside this one
         remove_file(spark, f"{ctx.cfg.output.path.rstrip('/')}/{contract.REPORT_FILE}")
     manifest.write(spark, out.manifest_path, doc)  # the commit point: written last, atomically

@@ -15,6 +15,7 @@ from spark_prune.config_loader import config_from_dict
 from spark_prune.core.quotas import InfeasibleTargetError
 from spark_prune.io import OutputExistsError
 from spark_prune.pipeline import run
+from spark_prune.runs import open_run
 from spark_prune.validate import InputError
 from tests import reference
 from tests.helpers import K, N, clusters, decisions, embedding_rows, make_config, write_input
@@ -202,3 +203,21 @@ def test_relative_paths_resolve_against_the_current_directory(
     assert doc["config"]["input"]["path"] == str(tmp_path / "lake" / "in")
     assert doc["outputs"]["decisions"]["delta_version"] == 0
     assert result.counts == baseline.counts
+
+
+def test_an_overwritten_run_stays_readable(
+    spark: SparkSession, input_path: str, tmp_path: Path
+) -> None:
+    """``output.mode=overwrite`` keeps the replaced run's manifest under ``_previous_runs/``;
+    ``open_run`` of it reads that run's tables at their old versions."""
+    first = run(spark, make_config(input_path, str(tmp_path / "out"), dbp={"keep_fraction": 0.2}))
+    assert "replaced_manifest" not in first.manifest
+    again = make_config(input_path, str(tmp_path / "out"), dbp={"keep_fraction": 0.6},
+                        output={"mode": "overwrite"})  # fmt: skip
+    second = run(spark, again)
+    kept = second.manifest["replaced_manifest"]
+    assert kept == str(tmp_path / "out" / "_previous_runs" / f"{first.run_id}.json")
+    replaced = open_run(spark, kept)
+    assert replaced.run_id == first.run_id
+    old_kept = replaced.table("decisions").filter("kept").count()
+    assert old_kept == first.counts["kept"] != second.counts["kept"]
