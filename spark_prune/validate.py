@@ -118,6 +118,18 @@ class EmbeddingCensus:
         return 0 if dim is None else self.rows.get(dim, 0) - self.unusable.get(dim, 0)
 
 
+def check_configured_dim(dim: int | None, census: EmbeddingCensus) -> None:
+    """``input.embedding_dim`` that no row has, while rows have another length, is a config
+    mistake (a shard key or model of another width), not a table of invalid rows."""
+    found = census.dimension()
+    if dim is None or found is None or census.rows.get(dim, 0) > 0:
+        return
+    raise InputError(
+        f"input.embedding_dim {dim}: no row has {dim} values, most have {found}; set "
+        f"input.embedding_dim={found}, or leave it unset to take the most common length"
+    )
+
+
 def embedding_census(df: DataFrame, emb_col: str, error_col: str | None = None) -> EmbeddingCensus:
     """One aggregation over the embedding column (a row per distinct length to the driver)."""
     emb = F.col(emb_col)

@@ -183,6 +183,8 @@ CASES = [
     Case("truncated shard", _truncated_shard, EXIT_FAILURE, "img_emb_1.npy ended after"),
     Case("shard column of another type", _mistyped_shard, EXIT_FAILURE,
          "00000001.npz) cannot be read: ArrowInvalid"),
+    Case("embedding_dim no row has", lambda t, s: run_args(s, t / "o", "input.embedding_dim=7"),
+         EXIT_FAILURE, "input.embedding_dim 7: no row has 7 values"),
     Case("missing id column", lambda t, s: run_args(s, t / "o", "input.id_column=key"),
          EXIT_FAILURE, "id column 'key' not found"),
     Case("missing embedding column", lambda t, s: run_args(s, t / "o",

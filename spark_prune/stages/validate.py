@@ -26,6 +26,7 @@ from spark_prune.stages.base import (
 from spark_prune.validate import (
     as_array_embeddings,
     check_columns,
+    check_configured_dim,
     check_unique_ids,
     element_type,
     embedding_census,
@@ -60,6 +61,7 @@ class ValidateStage:
         rows = as_array_embeddings(rows, emb_col)  # Spark ML vectors: array<float>
         error_col = EMBED_ERROR if EMBED_ERROR in rows.columns else None
         census = embedding_census(rows, emb_col, error_col)  # one pass over the embeddings
+        check_configured_dim(ctx.cfg.input.embedding_dim, census)
         dim = ctx.cfg.input.embedding_dim or census.dimension()
         ctx.embedding_dim = dim
         ctx.rows_read = census.total
