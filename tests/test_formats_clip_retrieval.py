@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
@@ -61,3 +62,14 @@ def test_an_array_without_metadata_names_the_shard(tmp_path: Path) -> None:
     _touch(tmp_path, "img_emb/img_emb_1.npy")
     with pytest.raises(ShardError, match=r"^shard 1: img_emb_1.npy has no metadata_1.parquet"):
         find_shards(str(tmp_path), None)
+
+
+def test_shards_of_different_widths_are_named(spark: SparkSession, tmp_path: Path) -> None:
+    from spark_prune.formats.reader import read_shards
+    from tests.shard_fixtures import clip_retrieval_dir
+
+    layout = clip_retrieval_dir(tmp_path / "cr")
+    wider = tmp_path / "cr" / "img_emb" / "img_emb_1.npy"
+    np.save(wider, np.ones((30, 14), np.float16))  # shard 1: 14 values, shard 0: 10
+    with pytest.raises(ShardError, match="different widths: 10 .*img_emb_0.npy.*, 14 .*img_emb_1"):
+        read_shards(spark, find_shards(str(layout.path), DEFAULT_KEY), "image_emb", "cr")

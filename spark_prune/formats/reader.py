@@ -53,7 +53,12 @@ def read_shards(
     counts = _check_counts(spark, shards, [n for n in schema.names if n != column])
     dims = {dim for _, _, _, dim in counts}
     if len(dims) != 1:
-        raise ShardError(f"input.path: shards of {where!r} hold arrays of widths {sorted(dims)}")
+        first = {dim: index for index, _, _, dim in reversed(counts)}  # each width's first shard
+        widths = ", ".join(f"{d} (e.g. {shards[first[d]].array})" for d in sorted(first))
+        raise ShardError(
+            f"input.path: shards of {where!r} hold arrays of different widths: {widths}; "
+            f"every shard needs the same width"
+        )
 
     def rows(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
