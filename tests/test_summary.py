@@ -49,3 +49,16 @@ def test_long_table_names_stay_apart_from_their_location() -> None:
     locations = ["/lake/in", "/runs/r1/decisions", "main.s.pruned", "/r/sc"]
     starts = {line.index(loc) for line, loc in zip(lines[5:], locations, strict=True)}
     assert len(starts) == 1  # the locations line up in one column
+
+
+def test_a_stage_breakdown_of_invalid_is_not_a_reason_and_shards_have_no_version() -> None:
+    counts = {**MANIFEST["counts"], "clip_score_invalid": 1, "long_reason_name": 5}
+    source = {"path": "/dc", "format": "datacomp", "delta_version": None, "shards": 3}
+    lines = summary_lines({**MANIFEST, "counts": counts, "input": source})
+    assert lines[1].split() == ["removed", "by", "invalid", "1"]
+    assert lines[2].split() == ["of", "them", "clip_score_invalid:", "1"]
+    assert not any(line.startswith("  removed by clip_score_invalid") for line in lines)
+    numbers = [line.rstrip()[-1] for line in lines if line.startswith("  removed by")]
+    ends = {len(line.rstrip()) for line in lines if line.startswith("  removed by")}
+    assert numbers and len(ends) == 1  # the counts line up
+    assert lines[7].split() == ["input:", "/dc", "(datacomp,", "3", "shards)"]
