@@ -61,6 +61,13 @@ def test_shard_missing_a_column_is_named_before_the_row_pass(
 def test_no_shards_and_a_clashing_column_are_named(spark: SparkSession, tmp_path: Path) -> None:
     with pytest.raises(ShardError, match=r"^input.path: no shards found in '/x'"):
         read_shards(spark, [], "emb", "/x")
+    (tmp_path / "empty").mkdir()
+    for sub in ("metadata", "img_emb"):
+        (tmp_path / "empty" / sub).mkdir(parents=True)
+    for fmt, layout_hint in (("datacomp", "<stem>.parquet"), ("clip-retrieval", "img_emb_N.npy")):
+        raw = {"input": {"path": str(tmp_path / "empty"), "format": fmt}, "output": {"path": "x"}}
+        with pytest.raises(ShardError, match=f"no shards found .* expects .*{layout_hint}"):
+            read_sharded(spark, config_from_dict(raw).input)
     layout = datacomp_dir(tmp_path / "dc", shard_rows=(3,))
     first = Shard("00000000", f"{layout.path}/00000000.parquet", f"{layout.path}/00000000.npz")
     schema = output_schema(first, "emb")
