@@ -158,30 +158,26 @@ def open_run(spark: SparkSession, location: str) -> OpenRun:
 
 
 def check_run_exists(location: str) -> None:
-    """Before a session starts: a local ``--run`` that does not exist (the usual typo) is an
-    error at once, not after Spark's start-up; ``open_run`` checks everything else."""
-    absent = _absent_local_run(location)
-    if absent is not None:
-        raise absent
-
-
-def _absent_local_run(location: str) -> RunNotFoundError | None:
+    """Before a session starts: a local ``--run`` that does not exist (the usual typo), is a
+    file, or holds no manifest is an error at once, not after Spark's start-up; ``open_run``
+    checks everything else."""
     root = location.rstrip("/")
-    if is_local_path(root) and not local_path(root).exists():
+    if not is_local_path(root) or local_path(manifest_path_for(root)).is_file():
+        return
+    raise _missing_run(None, location)
+
+
+def _missing_run(spark: SparkSession | None, location: str) -> RunNotFoundError:
+    """Why ``location`` holds no readable run (``spark``: None for local paths only)."""
+    root = location.rstrip("/")
+    local = is_local_path(root)
+    if local and not local_path(root).exists():
         return RunNotFoundError(
             f"--run {location!r} does not exist; give the output.path of a finished run"
         )
-    return None
-
-
-def _missing_run(spark: SparkSession, location: str) -> RunNotFoundError:
-    root = location.rstrip("/")
-    absent = _absent_local_run(location)
-    if absent is not None:
-        return absent
-    if is_local_path(root) and not local_path(root).is_dir():
+    if local and not local_path(root).is_dir():
         return RunNotFoundError(f"--run {location!r} is a file; give the run's directory")
-    tables = [t for t in contract.TABLES if DeltaLocation(f"{root}/{t}").exists(spark)]
+    tables = [t for t in contract.TABLES if _table_there(spark, f"{root}/{t}")]
     if tables:
         return IncompleteRunError(
             f"--run {location!r} is an incomplete run: it has {', '.join(tables)} but no "
@@ -189,6 +185,12 @@ def _missing_run(spark: SparkSession, location: str) -> RunNotFoundError:
             f"the same 'spark-prune run' to finish it"
         )
     return RunNotFoundError(f"--run {location!r} holds no run (no {contract.MANIFEST_FILE})")
+
+
+def _table_there(spark: SparkSession | None, path: str) -> bool:
+    if spark is None:  # a local path, before Spark starts: its Delta log is enough
+        return (local_path(path) / "_delta_log").is_dir()
+    return DeltaLocation(path).exists(spark)
 
 
 def _same_path(a: str, b: str) -> bool:

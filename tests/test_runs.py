@@ -8,6 +8,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from spark_prune import manifest
+from spark_prune.errors import IncompleteRunError
 from spark_prune.lake import DeltaLocation
 from spark_prune.runs import RunNotFoundError, check_run_exists, open_run, report_path_for
 
@@ -50,7 +51,14 @@ def test_no_manifest_is_no_run(spark: SparkSession, tmp_path: Path) -> None:
 def test_a_missing_local_run_is_found_without_spark(tmp_path: Path) -> None:
     with pytest.raises(RunNotFoundError, match="does not exist; give the output.path"):
         check_run_exists(str(tmp_path / "nope"))
-    check_run_exists(str(tmp_path))  # there: open_run checks the rest
+    with pytest.raises(RunNotFoundError, match="holds no run"):
+        check_run_exists(str(tmp_path))
+    (tmp_path / "decisions" / "_delta_log").mkdir(parents=True)
+    with pytest.raises(IncompleteRunError, match="incomplete run: it has decisions"):
+        check_run_exists(str(tmp_path))
+    (tmp_path / "manifest.json").write_text("{}")
+    check_run_exists(str(tmp_path))  # a manifest: open_run checks the rest
+    check_run_exists(str(tmp_path / "manifest.json"))
     check_run_exists("s3://bucket/runs/r1")  # remote: left to open_run
 
 
