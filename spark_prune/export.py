@@ -80,7 +80,11 @@ def check_export_target(fmt: str, out: str, overwrite: bool) -> None:
     if fmt == "datacomp-subset":
         _subset_target(out, overwrite)
     elif is_local_path(out) and local_path(out).exists() and not overwrite:
-        raise ExportTargetExistsError(f"--out {out!r} exists; pass --overwrite to replace it")
+        raise _exists(out)
+
+
+def _exists(out: str) -> ExportTargetExistsError:
+    return ExportTargetExistsError(f"--out {out!r} exists; pass --overwrite to replace it")
 
 
 def export_run(spark: SparkSession, run: str, fmt: str, out: str, overwrite: bool = False) -> int:
@@ -210,7 +214,7 @@ def _subset_target(out: str, overwrite: bool) -> Path:
     if target.suffix != ".npy":
         raise ExportError(f"--out {out!r}: the DataComp subset file must end in .npy")
     if target.exists() and not overwrite:
-        raise ExportTargetExistsError(f"--out {out!r} exists; pass --overwrite to replace it")
+        raise _exists(out)
     return target
 
 
@@ -239,9 +243,7 @@ def write_ids(
         writer.parquet(out)
     except Exception as exc:
         if "PATH_ALREADY_EXISTS" in str(exc) or "already exists" in str(exc):
-            raise ExportTargetExistsError(
-                f"--out {out!r} exists; pass --overwrite to replace it"
-            ) from exc
+            raise _exists(out) from exc
         if is_spark_error(exc):
             raise OutputError(f"--out {out!r} cannot be written: {first_line(exc)}") from exc
         raise

@@ -33,7 +33,7 @@ from spark_prune.config import ConfigError, PipelineConfig
 from spark_prune.drift import quantile_upper_bound as quantile_upper_bound  # re-exported
 from spark_prune.errors import UserError, first_line, is_spark_error
 from spark_prune.io import absolute_local_path
-from spark_prune.lake import DeltaLocation, read_text, text_exists, write_text
+from spark_prune.lake import DeltaLocation, text_exists, write_text
 from spark_prune.runs import OpenRun, manifest_path_for, open_run
 
 log = logging.getLogger(__name__)
@@ -109,13 +109,13 @@ def keep_replaced_manifest(spark: SparkSession, manifest: str) -> str | None:
     if not text_exists(spark, manifest):
         return None
     try:
-        replaced = json.loads(read_text(spark, manifest))
-    except json.JSONDecodeError:
-        log.warning("%s is not valid JSON: not kept under %s", manifest, HISTORY_DIR)
+        replaced = open_run(spark, manifest)
+    except UserError as exc:  # not a manifest: nothing readable to keep
+        log.warning("%s: not kept under %s", exc, HISTORY_DIR)
         return None
     folder = manifest.rsplit("/", 1)[0]
-    path = f"{folder}/{HISTORY_DIR}/{replaced.get('run_id')}.json"
-    text = json.dumps(replaced, indent=2, sort_keys=True, default=str)
+    path = f"{folder}/{HISTORY_DIR}/{replaced.run_id}.json"
+    text = json.dumps(replaced.manifest, indent=2, sort_keys=True, default=str)
     write_text(spark, path, text + "\n")
     return path
 

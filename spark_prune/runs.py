@@ -126,12 +126,11 @@ def report_path_for(location: str) -> str:
     """Where ``report`` writes by default: ``report.html`` in the run's directory (or beside
     its ``manifest.json``); beside any other manifest file (``_previous_runs/<run id>.json``)
     ``<run id>.report.html``, so it overwrites no other run's report."""
-    manifest = manifest_path_for(location)
-    folder, _, name = manifest.rpartition("/")
-    if name == contract.MANIFEST_FILE:
-        return f"{folder}/{contract.REPORT_FILE}" if folder else contract.REPORT_FILE
-    stem = name.removesuffix(".json")
-    return f"{folder}/{stem}.{contract.REPORT_FILE}" if folder else f"{stem}.{contract.REPORT_FILE}"
+    folder, slash, name = manifest_path_for(location).rpartition("/")
+    if name != contract.MANIFEST_FILE:
+        name = f"{name.removesuffix('.json')}.{contract.REPORT_FILE}"
+        return f"{folder}{slash}{name}"
+    return f"{folder}{slash}{contract.REPORT_FILE}"
 
 
 def open_run(spark: SparkSession, location: str) -> OpenRun:

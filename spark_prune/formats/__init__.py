@@ -27,12 +27,7 @@ def read_sharded(spark: SparkSession, cfg: InputConfig) -> ShardedInput:
 
     find = {"datacomp": datacomp.find_shards, "clip-retrieval": clip_retrieval.find_shards}
     shards = find[cfg.format](cfg.path, cfg.embedding_key)
-    if not shards:
-        raise ShardError(
-            f"input.path: no shards found in {cfg.path!r}; input.format {cfg.format} expects "
-            f"{LAYOUTS[cfg.format]}"
-        )
-    return read_shards(spark, shards, cfg.embedding_column, cfg.path)
+    return read_shards(spark, shards, cfg.embedding_column, cfg.path, LAYOUTS[cfg.format])
 
 
 LAYOUTS = {

@@ -43,11 +43,13 @@ class ShardedInput:
 
 
 def read_shards(
-    spark: SparkSession, shards: Sequence[Shard], column: str, where: str
+    spark: SparkSession, shards: Sequence[Shard], column: str, where: str, layout: str = ""
 ) -> ShardedInput:
-    """All rows of ``shards`` with the array as ``column`` (``array<float>``)."""
+    """All rows of ``shards`` with the array as ``column`` (``array<float>``); ``layout``
+    describes the files the format expects, for the error when there are none."""
     if not shards:
-        raise ShardError(f"input.path: no shards found in {where!r}")
+        expected = f"; the format expects {layout}" if layout else ""
+        raise ShardError(f"input.path: no shards found in {where!r}{expected}")
     shards = list(shards)
     schema = output_schema(shards[0], column)
     counts = _check_counts(spark, shards, [n for n in schema.names if n != column])
