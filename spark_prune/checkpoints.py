@@ -25,7 +25,13 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_prune.lake import DeltaLocation, is_local_path, local_path, parse_user_metadata
+from spark_prune.lake import (
+    DeltaLocation,
+    hadoop_file,
+    is_local_path,
+    local_path,
+    parse_user_metadata,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +118,7 @@ class Checkpoints:
         if is_local_path(self.root):
             shutil.rmtree(local_path(self.root), ignore_errors=True)
             return
-        jvm: Any = self.spark.sparkContext._jvm
-        path = jvm.org.apache.hadoop.fs.Path(self.root)
-        fs = path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
+        fs, path = hadoop_file(self.spark, self.root)
         fs.delete(path, True)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from spark_prune.config import PipelineConfig
-from spark_prune.config_loader import load_config
+from spark_prune.config_loader import check_override_keys, load_config
 from spark_prune.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 
 PROG = "spark-prune"
+DESCRIPTION = (
+    "Prune a training dataset in a lakehouse (SemDeDup, CLIP-score filter, density-based "
+    "pruning): run, evaluate, embed, rethreshold, sql, report, export."
+)
 EPILOG = (
     "exit codes: 0 done; 1 the input, output or run does not fit (or Spark failed); "
     "2 bad command line or config; 130 interrupted. --verbose adds tracebacks."
@@ -68,7 +72,7 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog=PROG, description=__doc__, epilog=EPILOG)
+    parser = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     run = sub.add_parser("run", help="run the configured pipeline and write the outputs")
@@ -88,9 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     rethreshold = sub.add_parser(
         "rethreshold",
-        help="re-apply another SemDeDup eps from a previous run's stored similarities",
+        help="re-apply another SemDeDup eps from a previous run's stored similarities "
+        "(the previous run's config, with --set changes)",
     )
-    _common(rethreshold)
+    add_overrides(rethreshold)
+    _verbose(rethreshold)
     rethreshold.add_argument(
         "--run", required=True, help="output path (or manifest file) of the previous run"
     )
@@ -105,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(evaluate)
 
     sql = sub.add_parser(
-        "sql", help="run SQL over a run's tables (views pruned, decisions, clusters)"
+        "sql",
+        help="run SQL over a run's tables (views pruned, decisions, clusters, semdedup_clusters)",
     )
     sql.add_argument("--run", required=True, help="output path (or manifest file) of a run")
     sql.add_argument("query", help='e.g. "SELECT reason, count(*) FROM decisions GROUP BY 1"')
@@ -186,11 +193,15 @@ def _fail(message: str, code: int, verbose: bool) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         cfg = load_config(args.config, args.overrides)
+        if cfg.embed.enabled:
+            cfg.embed.check_ready()  # before Spark starts, not in every Python worker
         return _run(cfg, fresh=args.fresh)
     if args.command == "evaluate":
         return _evaluate(load_config(args.config, args.overrides))
     if args.command == "embed":
-        return _embed(load_config(args.config, args.overrides))
+        cfg = load_config(args.config, args.overrides)
+        cfg.embed.check_ready()
+        return _embed(cfg)
     if args.command == "rethreshold":
         return _rethreshold(args)
     if args.command == "sql":
@@ -210,7 +221,17 @@ def _session(cfg: PipelineConfig | None = None) -> SparkSession:
     if cfg is None:
         spark = get_spark()
     else:
-        spark = get_spark(cfg.spark.app_name, cfg.spark.master, cfg.spark.conf, cfg.spark.log_level)
+        try:
+            spark = get_spark(
+                cfg.spark.app_name, cfg.spark.master, cfg.spark.conf, cfg.spark.log_level
+            )
+        except Exception as exc:
+            if cfg.spark.master is None or not is_spark_error(exc):
+                raise
+            raise UserError(
+                f"Spark did not start with spark.master {cfg.spark.master!r} (check it): "
+                f"{first_line(exc)}"
+            ) from exc
     if not logging.getLogger("spark_prune").isEnabledFor(logging.DEBUG):
         _quiet_query_context_log()
     return spark
@@ -273,13 +294,18 @@ def _embed(cfg: PipelineConfig) -> int:
 
 def _rethreshold(args: argparse.Namespace) -> int:
     from spark_prune.pipeline import run
-    from spark_prune.rethreshold import rethreshold_config, stored_semdedup
+    from spark_prune.rethreshold import check_not_semdedup, rethreshold_config, stored_semdedup
     from spark_prune.runs import open_run
 
     if _same_location(args.run, args.output):
         raise UsageError(
             f"--output {args.output!r} is the run being read (--run); choose a new output path"
         )
+    if not 0 <= args.eps < 2:
+        raise UsageError(f"--eps {args.eps}: must be in [0, 2) (a cosine distance)")
+    check_override_keys(args.overrides)  # typos before Spark; values meet the run's config later
+    for item in args.overrides:
+        check_not_semdedup(item)
     spark = _run_session(args.run)
     previous = open_run(spark, args.run)
     cfg = rethreshold_config(previous.manifest, args.eps, args.output, args.overrides)

@@ -7,12 +7,11 @@ overrides into these classes is :mod:`spark_prune.config_loader`.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from collections.abc import Sequence
+import re
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import Any, Literal
 
+from spark_prune.config_runtime import EmbedConfig, SparkConfig, TrackingConfig
 from spark_prune.config_sections import (
     EvalStrategy,
     EvaluateConfig,
@@ -26,6 +25,7 @@ from spark_prune.errors import ConfigError as ConfigError  # re-exported: the hi
 
 __all__ = [
     "ConfigError",
+    "EmbedConfig",
     "EvalStrategy",
     "EvaluateConfig",
     "HierarchyConfig",
@@ -33,7 +33,18 @@ __all__ = [
     "KeepByConfig",
     "PipelineConfig",
     "SortDirection",
+    "SparkConfig",
+    "TrackingConfig",
 ]
+
+KMEANS_SEEDS = (-(2**31), 2**31 - 1)  # faiss takes a 32-bit signed seed
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}")  # names files: no "/", no ".." start
+
+
+def check_kmeans_seed(seed: int, key: str) -> None:
+    low, high = KMEANS_SEEDS
+    _check(low <= seed <= high, key, f"must be in [{low}, {high}] (faiss), got {seed}")
+
 
 InputFormat = Literal["delta", "parquet", "table", "datacomp", "clip-retrieval"]
 WriteMode = Literal["error", "overwrite"]
@@ -134,10 +145,16 @@ class KMeansConfig:
     def validate(self, key: str) -> None:
         _check(self.k >= 1, f"{key}.k", f"must be >= 1, got {self.k}")
         self.validate_common(key)
+        _check(
+            self.sample_size is None or self.sample_size >= self.k,
+            f"{key}.sample_size",
+            f"must be >= k ({self.k}), got {self.sample_size}: k-means needs a row per centroid",
+        )
 
     def validate_common(self, key: str) -> None:
         """Every key but k."""
         _check(self.iterations >= 1, f"{key}.iterations", "must be >= 1")
+        check_kmeans_seed(self.seed, f"{key}.seed")
         _check(
             self.method in KMEANS_METHODS,
             f"{key}.method",
@@ -215,7 +232,7 @@ class SemDedupKMeansConfig:
             f"{key}.k",
             f'must be "auto" (rows / rows_per_cluster) or an integer >= 1, got {self.k!r}',
         )
-        self.with_k(1).validate(key)
+        self.with_k(self.k if isinstance(self.k, int) else 1).validate(key)
 
     def with_k(self, k: int) -> KMeansConfig:
         """The k-means to fit, with ``k`` resolved (see ``semdedup.default_k``)."""
@@ -264,93 +281,19 @@ class ClipFilterConfig:
     keep_fraction: float | None = None
 
     def validate(self, key: str) -> None:
-        if not self.enabled:
-            return
-        _check(
-            (self.threshold is None) != (self.keep_fraction is None),
-            f"{key}.threshold",
-            "set exactly one of threshold and keep_fraction",
-        )
+        """Values are checked even while disabled (enabling it later must not surprise)."""
         if self.keep_fraction is not None:
-            _check(0 < self.keep_fraction <= 1, f"{key}.keep_fraction", "must be in (0, 1]")
-
-
-@dataclass(frozen=True)
-class EmbedConfig:
-    """open_clip embedding stage (model loaded once per Python worker)."""
-
-    enabled: bool = False
-    model: str = "ViT-B-32"
-    pretrained: str | None = None
-    checkpoint: str | None = None
-    model_config: str | None = None
-    image_column: str | None = "image"
-    image_kind: Literal["bytes", "path"] = "bytes"
-    text_column: str | None = "caption"
-    batch_size: int = 64
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
-    image_emb_column: str = "image_emb"
-    text_emb_column: str = "text_emb"
-    clip_score_column: str = "clip_score"
-    cache_path: str | None = None
-    image_mean: Sequence[float] | None = None
-    image_std: Sequence[float] | None = None
-
-    def validate(self, key: str) -> None:
-        if not self.enabled:
-            return
-        _check(self.batch_size >= 1, f"{key}.batch_size", "must be >= 1")
-        _check(
-            self.image_column is not None or self.text_column is not None,
-            f"{key}.image_column",
-            "set image_column, text_column or both",
-        )
-        _check(
-            self.pretrained is None or self.checkpoint is None,
-            f"{key}.checkpoint",
-            "set pretrained or checkpoint, not both",
-        )
-        _check(
-            self.model_config is None or PurePath(self.model_config).name == f"{self.model}.json",
-            f"{key}.model_config",
-            f"must be a file named {self.model}.json (open_clip names a model by its config file)",
-        )
-
-
-@dataclass(frozen=True)
-class SparkConfig:
-    """A local session's settings; ``conf`` also reaches a session that already runs (its
-    runtime-settable keys only: ``session.get_spark``)."""
-
-    master: str | None = None
-    app_name: str = "spark_prune"
-    conf: dict[str, str] = field(default_factory=dict)
-    log_level: str = "WARN"
-
-    def validate(self, key: str) -> None:
-        return None
-
-
-@dataclass(frozen=True)
-class TrackingConfig:
-    """MLflow run tracking. ``mlflow: null`` tracks only when MLFLOW_TRACKING_URI is set."""
-
-    mlflow: bool | None = None
-    experiment: str | None = None
-    run_name: str | None = None
-
-    def validate(self, key: str) -> None:
-        _check(
-            self.mlflow is not True or importlib.util.find_spec("mlflow") is not None,
-            f"{key}.mlflow",
-            "is true but mlflow is not installed (pip install 'spark-prune[tracking]')",
-        )
-        _check(
-            self.experiment is None or bool(self.experiment.strip()),
-            f"{key}.experiment",
-            "must not be empty (null = MLflow's default experiment)",
-        )
+            _check(
+                0 < self.keep_fraction <= 1,
+                f"{key}.keep_fraction",
+                f"must be in (0, 1], got {self.keep_fraction}",
+            )
+        if self.enabled:
+            _check(
+                (self.threshold is None) != (self.keep_fraction is None),
+                f"{key}.threshold",
+                "set exactly one of threshold and keep_fraction",
+            )
 
 
 @dataclass(frozen=True)
@@ -370,10 +313,31 @@ class PipelineConfig:
     run_id: str | None = None
 
     def validate(self, key: str = "") -> None:
+        problems = self.problems()
+        if problems:
+            raise ConfigError(problems[0])
+
+    def problems(self) -> list[str]:
+        """The first failed check of every section (and of ``run_id``), in order."""
+        found = []
         for f in dataclasses.fields(self):
             section = getattr(self, f.name)
-            if hasattr(section, "validate"):
-                section.validate(f.name)
+            try:
+                if hasattr(section, "validate"):
+                    section.validate(f.name)
+                elif f.name == "run_id":
+                    self._check_run_id()
+            except ConfigError as exc:
+                found.append(str(exc))
+        return found
+
+    def _check_run_id(self) -> None:
+        _check(
+            self.run_id is None or RUN_ID.fullmatch(self.run_id) is not None,
+            "run_id",
+            f"must be 1-128 letters, digits, '.', '_', ':', '+' or '-', starting with a letter "
+            f"or digit, got {self.run_id!r}: it names files and Delta commits",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

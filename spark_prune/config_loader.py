@@ -9,6 +9,10 @@ back to a default. Override values are parsed as YAML scalars.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import logging
+import math
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -18,6 +22,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 import yaml
 
 from spark_prune.config import ConfigError, PipelineConfig
+
+log = logging.getLogger(__name__)
 
 # Keys of a section that are alternatives: a config sets one of each pair. Giving one (in a file
 # or with --set) clears the other, so ``--set dbp.keep_count=1000`` replaces the default
@@ -50,7 +56,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--config {str(path)!r}: cannot be read ({exc})") from None
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -63,11 +69,58 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def config_from_dict(raw: Mapping[str, Any]) -> PipelineConfig:
-    """A validated ``PipelineConfig`` from nested mappings (a parsed YAML file, a manifest)."""
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping (plain YAML keeps the last,
+    so a second ``dbp:`` section would silently replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # "<<: *anchor" may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                twice = key in seen
+            except TypeError:  # an unhashable key: let PyYAML say so in its own words
+                break
+            if twice:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_PLAIN_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+
+
+@dataclasses.dataclass(frozen=True)
+class _OverrideNumber:
+    """A ``--set`` value that YAML read as a number, with the text as typed: a string key keeps
+    the text (``run_id=0012`` stays "0012", not YAML 1.1's octal 10)."""
+
+    number: int | float
+    text: str
+
+
+def config_from_dict(raw: Mapping[str, Any], strict: bool = True) -> PipelineConfig:
+    """A validated ``PipelineConfig`` from nested mappings (a parsed YAML file, a manifest).
+    ``strict=False`` is for a config an earlier run already ran with (its manifest's): a value
+    that today's checks refuse is logged, not raised, so old runs stay readable."""
     cfg = build(PipelineConfig, _with_alternatives_cleared(raw), "")
-    cfg.validate()
+    try:
+        cfg.validate()
+    except ConfigError as exc:
+        if strict:
+            raise
+        log.warning("a stored run config does not pass today's checks (%s); read as it ran", exc)
     return cfg
+
+
+def config_problems(raw: Mapping[str, Any]) -> list[str]:
+    """The first failed check of each section of ``raw`` (empty when it is valid); keys and
+    types that do not build at all raise ``ConfigError``."""
+    return list(build(PipelineConfig, _with_alternatives_cleared(raw), "").problems())
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
@@ -75,18 +128,54 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     if "=" not in item:
         raise ConfigError(f"--set {item!r}: expected key=value")
     dotted, value_text = item.split("=", 1)
-    parts = dotted.strip().split(".")
+    parts = _key_parts(dotted.strip())
     node = raw
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
             raise ConfigError(f"{dotted}: {part} is not a section")
         node = child
-    value = yaml.safe_load(value_text) if value_text.strip() else None
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({problem})") from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = _OverrideNumber(value, value_text.strip())
     node[parts[-1]] = value
     pair = ALTERNATIVES.get(".".join(parts[:-1]), ())
     if value is not None and parts[-1] in pair:  # the override wins over the file's other key
         node[next(key for key in pair if key != parts[-1])] = None
+
+
+def check_override_keys(overrides: Sequence[str]) -> None:
+    """Unknown keys and wrong types among ``overrides`` alone (no cross-key checks: they are
+    applied to another config later, e.g. a previous run's)."""
+    raw: dict[str, Any] = {}
+    for item in overrides:
+        apply_override(raw, item)
+    build(PipelineConfig, _with_alternatives_cleared(raw), "")
+
+
+def _key_parts(dotted: str) -> list[str]:
+    """``dotted`` split into sections; below a string-dict key (``spark.conf``) the rest is one
+    key, dots and all (``spark.conf.spark.sql.shuffle.partitions``)."""
+    parts = dotted.split(".")
+    for i in range(1, len(parts)):
+        if ".".join(parts[:i]) in _STRING_DICT_KEYS:
+            return [*parts[:i], ".".join(parts[i:])]
+    return parts
+
+
+def _string_dict_keys(cls: type, prefix: str = "") -> frozenset[str]:
+    """The dotted keys of every ``dict[str, str]`` field under dataclass ``cls``."""
+    found: set[str] = set()
+    for name, tp in typing.get_type_hints(cls).items():
+        if get_origin(tp) is dict:
+            found.add(_join(prefix, name))
+        elif dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            found |= _string_dict_keys(tp, _join(prefix, name))
+    return frozenset(found)
 
 
 def _with_alternatives_cleared(raw: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -111,7 +200,7 @@ def build(cls: type, raw: Any, prefix: str) -> Any:
         raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - known, key=str)
     if unknown:
         where = f"{prefix}." if prefix else ""
         raise ConfigError(
@@ -129,6 +218,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
         return _coerce_union(get_args(tp), value, key)
+    if isinstance(value, _OverrideNumber):
+        value = value.text if tp is str else value.number
     if origin is Literal:
         allowed = get_args(tp)
         if value not in allowed:
@@ -141,13 +232,26 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return {str(k): str(v) for k, v in value.items()}
+        return {str(k): _setting_text(v, f"{key}.{k}") for k, v in value.items()}
     if origin in (list, Sequence, typing.Sequence) or tp is Sequence:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
         (item_tp,) = get_args(tp) or (Any,)
         return tuple(_coerce(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value))
     return _coerce_scalar(tp, value, key)
+
+
+def _setting_text(value: Any, key: str) -> str:
+    """A Spark setting's value as Spark reads it (``true``, not Python's ``True``)."""
+    if isinstance(value, _OverrideNumber):  # as typed unless YAML-only syntax (1_000, 0x10)
+        return value.text if _PLAIN_NUMBER.fullmatch(value.text) else str(value.number)
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise ConfigError(f"{key}: expected a string, number or true/false, got {value!r}")
 
 
 def _coerce_union(options: tuple[Any, ...], value: Any, key: str) -> Any:
@@ -163,7 +267,8 @@ def _coerce_union(options: tuple[Any, ...], value: Any, key: str) -> Any:
     if len(candidates) == 1:
         raise ConfigError(errors[0])
     expected = " or ".join(_describe(option) for option in candidates)
-    raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+    shown = value.number if isinstance(value, _OverrideNumber) else value
+    raise ConfigError(f"{key}: expected {expected}, got {shown!r}")
 
 
 def _describe(tp: Any) -> str:
@@ -188,9 +293,12 @@ def _coerce_scalar(tp: Any, value: Any, key: str) -> Any:
             return value
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+        number = _as_number(value)
+        if number is None:
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -198,3 +306,18 @@ def _coerce_scalar(tp: Any, value: Any, key: str) -> Any:
             return str(value)
         raise ConfigError(f"{key}: expected a string, got {value!r}")
     raise ConfigError(f"{key}: unsupported type {tp!r}")
+
+
+def _as_number(value: Any) -> float | None:
+    """A number, or a string Python reads as one (YAML 1.1 leaves ``1e-3`` a string)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+_STRING_DICT_KEYS = _string_dict_keys(PipelineConfig)

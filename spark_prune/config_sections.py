@@ -80,6 +80,7 @@ class EvaluateConfig:
         for i, budget in enumerate(self.budgets):
             check(0 < budget <= 1, f"{key}.budgets[{i}]", f"must be in (0, 1], got {budget}")
         check(len(self.budgets) >= 1, f"{key}.budgets", "list at least one keep fraction")
+        check(len(set(self.budgets)) == len(self.budgets), f"{key}.budgets", "lists a budget twice")
         check(len(self.strategies) >= 1, f"{key}.strategies", "list at least one strategy")
         check(
             len(set(self.strategies)) == len(self.strategies),

@@ -101,6 +101,12 @@ def split_rows(spark: SparkSession, cfg: PipelineConfig) -> Split:
             f"evaluate.label_column: no column {label!r} in the input; "
             f"columns are: {', '.join(source.columns)}"
         )
+    label_type = source.schema[label].dataType
+    if not isinstance(label_type, (T.StringType, T.NumericType)):
+        raise InputError(
+            f"evaluate.label_column {label!r} is {label_type.simpleString()}; the probe's "
+            f"labels must be strings or numbers (cast the column first)"
+        )
     check_unique_ids(source, id_col)
     source = as_array_embeddings(source, emb_col)  # Spark ML vectors: array<float>
     dim = cfg.input.embedding_dim or infer_dimension(source, emb_col)
@@ -266,12 +272,12 @@ def evaluation_page(table: pd.DataFrame) -> str:
 
 def format_table(table: pd.DataFrame) -> str:
     """The evaluation as aligned text, one line per strategy and budget."""
-    header = f"{'strategy':<13}{'budget':>7}{'rows':>9}{'accuracy':>10}{'macro_f1':>10}{'sec':>8}"
+    header = f"{'strategy':<13}{'budget':>7}{'rows':>9}{'accuracy':>11}{'macro_f1':>10}{'sec':>8}"
     lines = [header, "-" * len(header)]
     for r in table.itertuples(index=False):
         acc = "infeasible" if r.accuracy is None or math.isnan(r.accuracy) else f"{r.accuracy:.4f}"
         f1 = "" if r.macro_f1 is None or math.isnan(r.macro_f1) else f"{r.macro_f1:.4f}"
         lines.append(
-            f"{r.strategy:<13}{r.budget:>7.2f}{r.rows_kept:>9,}{acc:>10}{f1:>10}{r.seconds:>8.1f}"
+            f"{r.strategy:<13}{r.budget:>7.2f}{r.rows_kept:>9,}{acc:>11}{f1:>10}{r.seconds:>8.1f}"
         )
     return "\n".join(lines)

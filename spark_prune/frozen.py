@@ -113,9 +113,9 @@ def load_centroids(
 
 def _open(spark: SparkSession, location: str, key: str) -> OpenRun:
     try:
-        return open_run(spark, location)
+        return open_run(spark, location, named_by=f"{key}: run")
     except UserError as exc:
-        raise ConfigError(f"{key}: {exc}") from None
+        raise ConfigError(str(exc)) from None
 
 
 def _recorded_k(run: OpenRun, path: tuple[str, ...], at_least: int) -> int:

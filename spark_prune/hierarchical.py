@@ -9,6 +9,7 @@ come from ``core.hierarchical.hierarchical_quotas`` (equal shares per node, top-
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,8 @@ from spark_prune.core.assign import nearest_centroids
 from spark_prune.core.hierarchical import hierarchical_quotas
 from spark_prune.core.vectors import l2_normalize
 from spark_prune.kmeans import fit_spherical_kmeans
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,11 @@ def fit_hierarchy(leaf_centroids: np.ndarray, cfg: HierarchyConfig, seed: int) -
     level = l2_normalize(np.ascontiguousarray(leaf_centroids, dtype=np.float32))
     parents: list[np.ndarray] = []
     centroids: list[np.ndarray] = []
-    for k in cfg.k:
+    for i, k in enumerate(cfg.k):
+        if k > level.shape[0]:
+            log.warning("dbp.hierarchy.k[%d] = %d is more than the %d clusters below it: the "
+                        "level is fitted with %d (a level that groups nothing)", i, k,
+                        level.shape[0], level.shape[0])  # fmt: skip
         km_cfg = KMeansConfig(
             k=max(1, min(k, level.shape[0])), iterations=cfg.iterations, seed=seed
         )

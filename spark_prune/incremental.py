@@ -5,8 +5,8 @@ The run equals a full run on the new version with both k-means frozen to the pre
 centroids (``*.kmeans.centroids_from``), and is computed as one:
 
 * rows added and deleted since the previous version come from the Delta change data feed when
-  the table has ``delta.enableChangeDataFeed``, else from an id anti-join both ways (which
-  cannot see a row rewritten in place under the same id: use the change data feed for that);
+  the table has ``delta.enableChangeDataFeed``, else from an id anti-join both ways, checked
+  against the input's Delta history for rows rewritten under the same id (``input_history``);
 * SemDeDup updates every cluster that gained rows or lost a partner exactly
   (``incremental_semdedup``, ``core.semdedup_update``): its new rows and the old rows whose
   stored partner was deleted are computed against every earlier row, every other old row keeps
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import Any
 
@@ -32,6 +33,7 @@ from spark_prune.assign import assign_clusters
 from spark_prune.config import ConfigError, PipelineConfig
 from spark_prune.drift import quantile_upper_bound as quantile_upper_bound  # re-exported
 from spark_prune.errors import UserError, first_line, is_spark_error
+from spark_prune.input_history import ANTI_JOIN, diff_without_feed
 from spark_prune.io import absolute_local_path
 from spark_prune.lake import DeltaLocation, text_exists, write_text
 from spark_prune.runs import OpenRun, manifest_path_for, open_run
@@ -40,7 +42,6 @@ log = logging.getLogger(__name__)
 
 KEY = "incremental.previous_run"
 CHANGE_DATA_FEED = "change_data_feed"
-ANTI_JOIN = "anti_join"
 UNCHANGED = "unchanged"  # the input is still at the previous run's version: nothing to find
 SD_COLUMNS = (
     contract.SEMDEDUP_CLUSTER_ID,
@@ -114,7 +115,8 @@ def keep_replaced_manifest(spark: SparkSession, manifest: str) -> str | None:
         log.warning("%s: not kept under %s", exc, HISTORY_DIR)
         return None
     folder = manifest.rsplit("/", 1)[0]
-    path = f"{folder}/{HISTORY_DIR}/{replaced.run_id}.json"
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", replaced.run_id)  # HDFS refuses ':' in a name
+    path = f"{folder}/{HISTORY_DIR}/{name}.json"
     text = json.dumps(replaced.manifest, indent=2, sort_keys=True, default=str)
     write_text(spark, path, text + "\n")
     return path
@@ -260,7 +262,8 @@ def prepare(
     id_col = cfg.input.id_column
     before = previous.table(contract.DECISIONS).select(id_col)
     now = frame.select(id_col)
-    method = ANTI_JOIN
+    method: str = ANTI_JOIN
+    found: Mapping[str, Any] = {}
     if version == old:
         method = UNCHANGED
         added = deleted = now.limit(0)
@@ -271,8 +274,8 @@ def prepare(
             added = now.join(touched, id_col, "left_semi")
             deleted = before.join(touched, id_col, "left_semi")
         else:
-            added = now.join(before, id_col, "left_anti")
-            deleted = before.join(now, id_col, "left_anti")
+            diff = diff_without_feed(spark, cfg.input.path, old, version, before, now)
+            method, added, deleted, found = diff.method, diff.added, diff.deleted, diff.facts
     added, deleted = keep(added), keep(deleted)
     facts = {
         "previous_run": previous.location,
@@ -280,6 +283,7 @@ def prepare(
         "previous_input_version": old,
         "input_version": version,
         "method": method,
+        **found,
         "added": added.count(),
         "deleted": deleted.count(),
     }
@@ -300,9 +304,9 @@ def prepare(
 
 def _open(spark: SparkSession, location: str) -> OpenRun:
     try:
-        return open_run(spark, location)
+        return open_run(spark, location, named_by=f"{KEY}: run")
     except UserError as exc:
-        raise ConfigError(f"{KEY}: {exc}") from None
+        raise ConfigError(str(exc)) from None
 
 
 def _check_input(cfg: PipelineConfig, previous: OpenRun, version: int | None) -> int:

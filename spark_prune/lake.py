@@ -201,6 +201,28 @@ def concurrent_write_errors(ref: str) -> Iterator[None]:
         ) from exc
 
 
+def hadoop_file(spark: SparkSession, path: str) -> tuple[Any, Any]:
+    """Hadoop's ``FileSystem`` for ``path`` and the path as a Hadoop ``Path`` (s3a://,
+    abfss://, dbfs:/ ...). On Spark Connect this Python process has no JVM to reach them with:
+    an ``OutputError`` says to use a local or mounted path."""
+    if is_connect(spark):
+        raise OutputError(connect_needs_local(path))
+    jvm: Any = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
+
+
+def connect_needs_local(path: str, key: str = "") -> str:
+    """Why a non-local ``path`` (named by config ``key``) cannot hold a Connect run's files."""
+    named = f"{key} {path!r}" if key else repr(path)
+    return (
+        f"{named} is not a local path: on Spark Connect the run's own files (lease, manifest, "
+        f"checkpoint cleanup, report) are written by this Python process, which cannot reach "
+        f"that store; use a local or mounted path (on Databricks a /Volumes/... path) or a "
+        f"classic Spark session"
+    )
+
+
 def remove_file(spark: SparkSession, path: str) -> bool:
     """Delete one file if it is there (locally or through Hadoop's FileSystem); True if it was."""
     if is_local_path(path):
@@ -209,9 +231,7 @@ def remove_file(spark: SparkSession, path: str) -> bool:
             local.unlink()
             return True
         return False
-    jvm: Any = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, hadoop_path = hadoop_file(spark, path)
     return bool(fs.exists(hadoop_path) and fs.delete(hadoop_path, False))
 
 
@@ -271,10 +291,7 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
     if is_local_path(path):
         _write_local_text(local_path(path), text)
         return
-    jvm = spark.sparkContext._jvm  # not available on Spark Connect: use a local or Volume path
-    assert jvm is not None
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, hadoop_path = hadoop_file(spark, path)
     stream = fs.create(hadoop_path, True)
     try:
         stream.write(bytearray(text.encode("utf-8")))

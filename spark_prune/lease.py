@@ -33,7 +33,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from spark_prune.errors import RunBusyError
-from spark_prune.lake import is_local_path, local_path
+from spark_prune.lake import hadoop_file, is_local_path, local_path
 
 log = logging.getLogger(__name__)
 
@@ -218,13 +218,10 @@ class _LocalStore:
 
 class _HadoopStore:
     def __init__(self, spark: SparkSession) -> None:
-        jvm: Any = spark.sparkContext._jvm
-        self._jvm = jvm
-        self._conf = spark.sparkContext._jsc.hadoopConfiguration()
+        self._spark = spark
 
     def _fs(self, path: str) -> tuple[Any, Any]:
-        p = self._jvm.org.apache.hadoop.fs.Path(path)
-        return p.getFileSystem(self._conf), p
+        return hadoop_file(self._spark, path)
 
     def _write(self, path: str, text: str, overwrite: bool) -> None:
         fs, p = self._fs(path)
@@ -252,7 +249,8 @@ class _HadoopStore:
             return None
         stream = fs.open(p)
         try:
-            data = self._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+            jvm: Any = self._spark.sparkContext._jvm
+            data = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
         finally:
             stream.close()
         try:
@@ -266,7 +264,7 @@ class _HadoopStore:
 
     def take_aside(self, path: str, seen: dict[str, Any]) -> bool:
         fs, p = self._fs(path)
-        aside = self._jvm.org.apache.hadoop.fs.Path(f"{path}.stale.{uuid.uuid4().hex}")
+        _, aside = self._fs(f"{path}.stale.{uuid.uuid4().hex}")
         if not fs.rename(p, aside):
             return False
         fs.delete(aside, False)

@@ -24,7 +24,7 @@ from spark_prune.lake import remove_file, removed_if_left_empty
 from spark_prune.lease import acquire, lease_dir
 from spark_prune.preflight import check_locations
 from spark_prune.resume import run_keys, run_stage
-from spark_prune.stages import REGISTRY, RunContext, Stage, StageOutput, StoredSemDedup
+from spark_prune.stages import REGISTRY, RunContext, Stage, StageOutput, StageReport, StoredSemDedup
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ def run(
     One run at a time per output (``lease.py``); finished stages are checkpointed under
     ``<output>/_stages`` and a rerun resumes from them (``resume.py``) unless ``fresh``.
     """
+    if cfg.embed.enabled:
+        cfg.embed.check_ready()
     cfg = incremental.resolve(with_absolute_paths(cfg))
     out = OutputLocation(cfg.output)
     ctx = RunContext(spark, cfg, _new_run_id(cfg), stored_semdedup=semdedup_from)
@@ -143,9 +145,8 @@ def _run_stages(
 ) -> list[tuple[Stage, StageOutput]]:
     outputs: list[tuple[Stage, StageOutput]] = []
     for stage in stages:
-        if outputs and _nothing_valid(outputs[-1][1]):
-            log.warning("[%s] no valid embedding in the input: every row is invalid, no "
-                        "later stage runs", ctx.run_id)  # fmt: skip
+        if outputs and _nothing_left(outputs[-1][1]):
+            _say_nothing_left(ctx.run_id, outputs[-1][1].report)
             break
         with ctx.timed(stage.name):
             output = run_stage(ctx, stage, rows, store, keys[stage.name])
@@ -154,14 +155,23 @@ def _run_stages(
     return outputs
 
 
-def _nothing_valid(output: StageOutput) -> bool:
-    """After validation: no row is usable (every embedding null, empty, NaN ...)."""
+def _nothing_left(output: StageOutput) -> bool:
+    """No row survived the stage (its report's counts say so: every row invalid after
+    validation, or a CLIP threshold above every score): later stages have nothing to do."""
     report = output.report
-    return (
-        report.stage == "validate"
-        and report.rows_in is not None
-        and (report.rows_in == report.invalid)
-    )
+    if report.rows_in is None or (report.removed is None and report.invalid is None):
+        return False
+    return report.rows_in - (report.removed or 0) - (report.invalid or 0) <= 0
+
+
+def _say_nothing_left(run_id: str, report: StageReport) -> None:
+    if report.stage == "validate":
+        log.warning("[%s] no valid embedding in the input: every row is invalid, no later "
+                    "stage runs", run_id)  # fmt: skip
+        return
+    log.warning("[%s] %s left no row (%d in, %d removed, %d invalid): no later stage runs and "
+                "nothing is kept; check its settings", run_id, report.stage, report.rows_in or 0,
+                report.removed or 0, report.invalid or 0)  # fmt: skip
 
 
 def _publish(

@@ -13,19 +13,29 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from pyspark.sql import SparkSession
 
 from spark_prune.config import PipelineConfig
 from spark_prune.errors import InfeasibleTargetError, InputError, OutputError
 from spark_prune.io import absolute_local_path
-from spark_prune.lake import is_local_path, is_table_name, local_path
+from spark_prune.lake import (
+    connect_needs_local,
+    hadoop_file,
+    is_connect,
+    is_local_path,
+    is_table_name,
+    local_path,
+)
 
 
 def check_locations(spark: SparkSession, cfg: PipelineConfig) -> None:
     """Fail before reading anything if the output or manifest location cannot be used."""
     out = cfg.output
+    if is_connect(spark):
+        for key, path in (("output.path", out.path), ("output.manifest_path", out.manifest_path)):
+            if path and not is_local_path(path):
+                raise OutputError(connect_needs_local(path, key))
     if out.path and not out.catalog_schema:
         check_directory(spark, "output.path", out.path)
         _check_apart(cfg.input.path, cfg.input.format, out.path)
@@ -73,9 +83,7 @@ def _check_creatable(key: str, path: str, local: Path) -> None:
 def _remote_is_file(spark: SparkSession, path: str) -> bool:
     """Best effort through Hadoop's FileSystem (classic sessions only)."""
     try:
-        jvm: Any = spark.sparkContext._jvm
-        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-        fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        fs, hadoop_path = hadoop_file(spark, path)
         return bool(fs.exists(hadoop_path) and fs.getFileStatus(hadoop_path).isFile())
     except Exception:
         return False

@@ -8,6 +8,7 @@ the same columns; the checkpoint is SemDeDup's own result, read without the othe
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -17,9 +18,9 @@ from pyspark.sql import functions as F
 
 from spark_prune import contract
 from spark_prune.checkpoints import Checkpoints
-from spark_prune.config import PipelineConfig
-from spark_prune.config_loader import apply_override, config_from_dict
-from spark_prune.errors import UserError
+from spark_prune.config import ConfigError, PipelineConfig
+from spark_prune.config_loader import apply_override, config_from_dict, config_problems
+from spark_prune.errors import UsageError, UserError
 from spark_prune.resume import run_keys
 from spark_prune.runs import OpenRun
 from spark_prune.stages import REGISTRY, StoredSemDedup
@@ -39,7 +40,7 @@ def rethreshold_config(
     previous_manifest: dict[str, Any], eps: float, output_path: str, overrides: Sequence[str] = ()
 ) -> PipelineConfig:
     """The previous run's config, pinned to the Delta version it read, with a new eps/output."""
-    raw = dict(previous_manifest["config"])
+    raw = copy.deepcopy(previous_manifest["config"])  # --set must not edit the manifest read
     if not raw.get("semdedup", {}).get("enabled"):
         raise UserError(
             "--run: that run did not run SemDeDup (its semdedup.enabled was false): no stored "
@@ -63,9 +64,25 @@ def rethreshold_config(
         "catalog_schema": None,
         "manifest_path": None,
     }
+    as_it_ran = config_problems(raw)  # the previous run's own config, under today's checks
     for item in overrides:
+        check_not_semdedup(item)
         apply_override(raw, item)
-    return config_from_dict(raw)
+    new = [problem for problem in config_problems(raw) if problem not in as_it_ran]
+    if new:  # a mistake in --set, not one of the old run's
+        raise ConfigError(new[0])
+    return config_from_dict(raw, strict=False)
+
+
+def check_not_semdedup(item: str) -> None:
+    """SemDeDup's stored similarities are reused as they are: a ``--set semdedup.*`` would be
+    recorded in the manifest without having been applied."""
+    key = item.split("=", 1)[0].strip()
+    if key == "semdedup" or key.startswith("semdedup."):
+        raise UsageError(
+            f"--set {key}: rethreshold reuses the run's SemDeDup similarities and changes only "
+            f"its eps (--eps); to change other SemDeDup settings, run 'spark-prune run'"
+        )
 
 
 def _embeddings_from_the_cache(embed: dict[str, Any], embedded: Any) -> dict[str, Any]:
@@ -100,7 +117,7 @@ def stored_semdedup(previous: OpenRun, cfg: PipelineConfig) -> StoredSemDedup:
 
 def _semdedup_checkpoint(previous: OpenRun) -> tuple[DataFrame, str] | None:
     """The previous run's kept SemDeDup checkpoint, when its key is that run's SemDeDup key."""
-    prev_cfg = config_from_dict(_with_auto_k(dict(previous.manifest["config"])))
+    prev_cfg = config_from_dict(_with_auto_k(dict(previous.manifest["config"])), strict=False)
     root = prev_cfg.output.path
     if not root:
         return None

@@ -37,6 +37,7 @@ class OpenRun:
     location: str
     manifest: dict[str, Any]
     spark: SparkSession
+    named_by: str = "--run"  # how errors name the run: the flag or config key that gave it
     _tables: dict[str, DataFrame] = field(default_factory=dict)
 
     @property
@@ -91,9 +92,9 @@ class OpenRun:
         found = parse_user_metadata(commits[0]["userMetadata"]).get("run_id") if commits else None
         if found is not None and found != self.run_id:
             raise RunMismatchError(
-                f"--run {self.location!r}: table {name} at version {version} was written by "
-                f"run {found!r}, not by the manifest's run {self.run_id!r}; the run's files were "
-                f"changed by hand: rerun it"
+                f"{self.named_by} {self.location!r}: table {name} at version {version} was "
+                f"written by run {found!r}, not by the manifest's run {self.run_id!r}; the run's "
+                f"files were changed by hand: rerun it"
             )
 
     @contextmanager
@@ -104,8 +105,8 @@ class OpenRun:
             if not is_spark_error(exc):
                 raise
             raise RunNotFoundError(
-                f"--run {self.location!r}: its {name} table ({ref}) at the version the manifest "
-                f"names cannot be read: {first_line(exc)}"
+                f"{self.named_by} {self.location!r}: its {name} table ({ref}) at the version the "
+                f"manifest names cannot be read: {first_line(exc)}"
             ) from exc
 
     def register_views(self) -> list[str]:
@@ -133,12 +134,13 @@ def report_path_for(location: str) -> str:
     return f"{folder}{slash}{contract.REPORT_FILE}"
 
 
-def open_run(spark: SparkSession, location: str) -> OpenRun:
+def open_run(spark: SparkSession, location: str, named_by: str = "--run") -> OpenRun:
     """The run at ``location`` (an output directory, or the manifest path of a run written
     to a catalog schema or with its own ``output.manifest_path``).
 
     No manifest: ``RunNotFoundError`` when nothing is there, ``IncompleteRunError`` when tables
-    are (a run that was killed before publishing, or is still running).
+    are (a run that was killed before publishing, or is still running). Errors name the run as
+    ``named_by`` (``--run``, or e.g. ``incremental.previous_run: run``).
     """
     path = manifest_path_for(location)
     try:
@@ -146,14 +148,16 @@ def open_run(spark: SparkSession, location: str) -> OpenRun:
     except Exception as exc:
         if not (isinstance(exc, OSError) or is_spark_error(exc)):
             raise
-        raise _missing_run(spark, location) from None
+        raise _missing_run(spark, location, named_by) from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RunNotFoundError(f"--run {location!r}: {path} is not valid JSON ({exc})") from None
+        raise RunNotFoundError(
+            f"{named_by} {location!r}: {path} is not valid JSON ({exc})"
+        ) from None
     if not isinstance(doc, dict) or "outputs" not in doc:
-        raise RunNotFoundError(f"--run {location!r}: {path} is not a spark_prune manifest")
-    return OpenRun(location=location.rstrip("/"), manifest=doc, spark=spark)
+        raise RunNotFoundError(f"{named_by} {location!r}: {path} is not a spark_prune manifest")
+    return OpenRun(location=location.rstrip("/"), manifest=doc, spark=spark, named_by=named_by)
 
 
 def check_run_exists(location: str) -> None:
@@ -166,24 +170,26 @@ def check_run_exists(location: str) -> None:
     raise _missing_run(None, location)
 
 
-def _missing_run(spark: SparkSession | None, location: str) -> RunNotFoundError:
+def _missing_run(
+    spark: SparkSession | None, location: str, named_by: str = "--run"
+) -> RunNotFoundError:
     """Why ``location`` holds no readable run (``spark``: None for local paths only)."""
     root = location.rstrip("/")
     local = is_local_path(root)
     if local and not local_path(root).exists():
         return RunNotFoundError(
-            f"--run {location!r} does not exist; give the output.path of a finished run"
+            f"{named_by} {location!r} does not exist; give the output.path of a finished run"
         )
     if local and not local_path(root).is_dir():
-        return RunNotFoundError(f"--run {location!r} is a file; give the run's directory")
+        return RunNotFoundError(f"{named_by} {location!r} is a file; give the run's directory")
     tables = [t for t in contract.TABLES if _table_there(spark, f"{root}/{t}")]
     if tables:
         return IncompleteRunError(
-            f"--run {location!r} is an incomplete run: it has {', '.join(tables)} but no "
+            f"{named_by} {location!r} is an incomplete run: it has {', '.join(tables)} but no "
             f"{contract.MANIFEST_FILE} (killed before it published, or still running); rerun "
             f"the same 'spark-prune run' to finish it"
         )
-    return RunNotFoundError(f"--run {location!r} holds no run (no {contract.MANIFEST_FILE})")
+    return RunNotFoundError(f"{named_by} {location!r} holds no run (no {contract.MANIFEST_FILE})")
 
 
 def _table_there(spark: SparkSession | None, path: str) -> bool:

@@ -37,7 +37,8 @@ def get_spark(
 
     On Databricks, EMR or under ``spark-submit`` with Delta on the classpath the active
     session is reused untouched (the platform owns its jars and configs). Under ``spark-submit``
-    its ``--master`` wins over ``master`` (a config's ``spark.master``). Only when no session
+    its ``--master`` wins over ``master`` (a config's ``spark.master``). With ``SPARK_REMOTE``
+    set (``sc://host:port``) it is a Spark Connect session to that server. Only when no session
     exists do we build a local one, adding the Delta jars (resolved from Maven Central by Spark's
     own Ivy), the Delta SQL extension and catalog, and ``PYSPARK_PYTHON`` so that workers run
     this interpreter.
@@ -46,6 +47,8 @@ def get_spark(
     if active is not None:
         _apply_runtime_conf(active, conf or {})
         return active
+    if connect_url() is not None:
+        return _connect_session(app_name, master, conf or {})
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
@@ -70,6 +73,22 @@ def get_spark(
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(log_level)
     return spark
+
+
+def connect_url() -> str | None:
+    """The Spark Connect server named by ``SPARK_REMOTE`` (e.g. ``sc://host:15002``), if any."""
+    return os.environ.get("SPARK_REMOTE") or None
+
+
+def _connect_session(app_name: str, master: str | None, conf: Mapping[str, str]) -> SparkSession:
+    """A Spark Connect session to ``SPARK_REMOTE``: the server owns the master, the jars and
+    the static configs, so only runtime configs are passed (pyspark ignores the others)."""
+    if master is not None:
+        log.info("SPARK_REMOTE chose the server; ignoring spark.master=%s", master)
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
 
 
 def _launched_by_spark_submit() -> bool:

@@ -4,12 +4,15 @@
 taken on the text and the parsed plan, before ``spark.sql``:
 
 1. the statement's first keyword (after comments) must be one of ``QUERY_KEYWORDS``;
-2. on a classic session, Spark's own parser parses it and every node of the unresolved plan
-   must be a query node: a ``Command`` is allowed only when it is a known read-only one
-   (``READ_ONLY_COMMANDS``: SHOW, DESCRIBE, EXPLAIN), and ``InsertIntoStatement`` never is
-   (``WITH ... INSERT INTO`` parses to a ``WITH`` node above an insert).
+2. on a classic session, Spark's own parser parses the query exactly as it will run, and
+   every node of the unresolved plan must be a query node: a ``Command`` is allowed only
+   when it is a known read-only one (``READ_ONLY_COMMANDS``: SHOW, DESCRIBE, EXPLAIN), and
+   ``InsertIntoStatement`` never is (``WITH ... INSERT INTO`` parses to a ``WITH`` node above
+   an insert).
 3. on Spark Connect (no parser reachable) the statement must in addition contain none of the
-   ``WRITE_KEYWORDS`` as a word outside quotes: conservative, it may refuse a harmless query.
+   ``WRITE_KEYWORDS`` as a word anywhere, quotes and comments included: a lexer of our own
+   would have to agree with Spark's on every corner (nested comments, hints, escapes), so this
+   is deliberately blunt and may refuse a harmless query.
 """
 
 from __future__ import annotations
@@ -46,14 +49,15 @@ WRITE_KEYWORDS = ("INSERT", "DELETE", "UPDATE", "MERGE", "DROP", "CREATE", "ALTE
                   "OPTIMIZE", "VACUUM", "RESTORE", "CACHE", "UNCACHE", "REFRESH",
                   "SET", "RESET", "ADD", "LOAD", "MSCK", "REORG", "CLONE", "GRANT", "REVOKE",
                   "USE", "CONVERT", "COPY")  # fmt: skip
-_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`")
-_REFUSED = "spark-prune sql runs read-only queries (SELECT, WITH, VALUES, SHOW, DESCRIBE, EXPLAIN)"
+_REFUSED = (
+    "spark-prune sql runs read-only queries (SELECT, WITH, VALUES, TABLE, FROM, SHOW, DESCRIBE, "
+    "EXPLAIN)"
+)
 
 
 def check_read_only(spark: SparkSession, query: str) -> None:
     """Raise ``ReadOnlyQueryError`` unless ``query`` is one read-only statement."""
-    text = _COMMENTS.sub(" ", query).strip().rstrip(";").strip()
+    text = _without_comments(query).strip().rstrip(";").strip()
     if not text:
         raise ReadOnlyQueryError("the query is empty; give one SQL query, e.g. 'SELECT ...'")
     keyword = _first_keyword(text)
@@ -63,15 +67,73 @@ def check_read_only(spark: SparkSession, query: str) -> None:
         raise ReadOnlyQueryError(f"the query starts with {keyword!r}, not a query: {_REFUSED}")
     parser = _parser(spark)
     if parser is None:
-        _check_words(text)
+        _check_words(query)
         return
     try:
-        plan = parser.parsePlan(text)
+        plan = parser.parsePlan(query)  # the text spark.sql will run, comments and all
     except Exception as exc:
         raise ReadOnlyQueryError(f"the query does not parse: {first_line(exc)}") from None
     refused = _writing_node(spark, plan)
     if refused is not None:
         raise ReadOnlyQueryError(f"the statement runs {refused}, not a query: {_REFUSED}")
+
+
+def _without_comments(query: str) -> str:
+    """``query`` with every comment replaced by a space (quoted text untouched)."""
+    return "".join(" " if kind == "comment" else text for kind, text in _pieces(query))
+
+
+def _pieces(query: str) -> list[tuple[str, str]]:
+    """``query`` cut left to right into ``code``, ``quoted`` and ``comment`` pieces, close to
+    Spark's lexer (``--`` to the line's end, nested ``/* */``, ``/*+`` hints as code, quotes
+    with backslash escapes, not in ``r'...'``). Used for the first keyword
+    only: the classic check parses with Spark's own parser, the Connect one reads raw words."""
+    pieces: list[tuple[str, str]] = []
+    start = i = 0
+    while i < len(query):
+        end, kind = _token_at(query, i)
+        if kind is None:
+            i = max(end, i + 1)
+            continue
+        pieces += [("code", query[start:i]), (kind, query[i:end])]
+        start = i = end
+    pieces.append(("code", query[start:]))
+    return pieces
+
+
+def _token_at(query: str, i: int) -> tuple[int, str | None]:
+    """Where the comment or quoted string starting at ``i`` ends (its kind), or (i, None)."""
+    if query.startswith("--", i):
+        ends = [j for j in (query.find("\n", i), query.find("\r", i)) if j >= 0]
+        return min(ends, default=len(query)), "comment"
+    if query.startswith("*/", i):  # the end of a hint: code, not the start of a comment
+        return i + 2, None
+    if query.startswith("/*", i) and not query.startswith("/*+", i):
+        return _block_comment_end(query, i), "comment"
+    quote = query[i]
+    if quote not in "'\"`":
+        return i, None
+    word_before = i > 1 and (query[i - 2].isalnum() or query[i - 2] == "_")
+    raw = i > 0 and query[i - 1] in "rR" and not word_before
+    backslash = quote != "`" and not raw
+    j = i + 1
+    while j < len(query) and query[j] != quote:
+        j += 2 if backslash and query[j] == "\\" else 1
+    return min(j + 1, len(query)), "quoted"
+
+
+def _block_comment_end(query: str, i: int) -> int:
+    depth = 0
+    while i < len(query):
+        if query.startswith("/*", i) and not query.startswith("/*+", i):
+            depth, i = depth + 1, i + 2
+        elif query.startswith("*/", i):
+            depth, i = depth - 1, i + 2
+            if depth == 0:
+                return i
+        else:
+            i += 1
+    return len(query)
 
 
 def _first_keyword(text: str) -> str:
@@ -110,8 +172,10 @@ def _writing_node(spark: SparkSession, plan: Any) -> str | None:
     return None
 
 
-def _check_words(text: str) -> None:
-    words = set(re.findall(r"[A-Za-z_]+", _QUOTED.sub(" ", text).upper()))
+def _check_words(query: str) -> None:
+    """Refuse a write keyword anywhere in ``query`` as a word (Spark's identifier characters
+    delimit words), in quotes and comments too."""
+    words = set(re.findall(r"[A-Za-z0-9_]+", query.upper()))
     found = sorted(words.intersection(WRITE_KEYWORDS))
     if found:
         raise ReadOnlyQueryError(f"the statement contains {found[0]}: {_REFUSED}")

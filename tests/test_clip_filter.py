@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -85,3 +86,20 @@ def test_clip_filter_threshold_and_null_scores(spark: SparkSession, tmp_path: Pa
         dbp={"enabled": False},
     )
     assert run(spark, top).counts["kept"] == round(0.25 * 199)
+
+
+def test_a_threshold_above_every_score_keeps_nothing_and_dbp_does_not_run(
+    spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: DBP's k-means met no rows and the run died with a traceback."""
+    ids, x = embedding_rows(60, 8, 2, seed=4)
+    path = write_input(spark, tmp_path / "in", ids, x)
+    scored = spark.read.format("delta").load(path).withColumn("score", F.col("id") / 100.0)
+    scored.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+    clip = {"enabled": True, "score_column": "score", "threshold": 5.0}
+    with caplog.at_level("WARNING", logger="spark_prune.pipeline"):
+        result = run(spark, make_config(path, str(tmp_path / "out"), clip_filter=clip))
+    assert result.counts["kept"] == 0 and result.counts["clip_score"] == 60
+    assert "clip_filter left no row (60 in, 60 removed, 0 invalid)" in caplog.text
+    assert set(decisions(spark, str(tmp_path / "out"))["reason"]) == {"clip_score"}
+    assert spark.read.format("delta").load(str(tmp_path / "out" / "pruned")).count() == 0

@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -192,6 +194,8 @@ def test_run_and_embed_through_spark_connect_decide_like_local(
         env.pop("SPARK_CONNECT_MODE_ENABLED", None)
         done = run_process(command, env, ROOT, JOB_TIMEOUT_S)
         server_log = server.daemon.tail(3000)
+        assert done.returncode == 0, done.stderr[-4000:] + server_log
+        cli = cli_through_connect(server.url, output, [f"input.path={clipart}"], env)
     assert done.returncode == 0, done.stderr[-4000:] + server_log
     facts = json.loads(facts_path.read_text())
     assert facts["session_class"] == "pyspark.sql.connect.session.SparkSession"
@@ -207,3 +211,47 @@ def test_run_and_embed_through_spark_connect_decide_like_local(
     assert facts["reasons"] == local_reasons
     again = facts["embed_only"]  # the embed stage alone: every id already in the cache
     assert again["rows"] == IMAGES and again["reused"] == IMAGES and again["embedded"] == 0
+    # the CLI with SPARK_REMOTE set: a Connect session, not a local master
+    assert cli["count"].returncode == 0, cli["count"].stderr[-3000:]
+    assert f"|{IMAGES}|" in cli["count"].stdout.replace(" ", "")
+    # a "/*" inside a string literal does not hide a write from the Connect word check
+    insert = cli["insert"]
+    assert insert.returncode == 2, insert.stderr[-3000:]
+    assert last_line(insert).startswith("spark-prune: error: the statement contains INSERT: ")
+    assert cli["rows_after"] == IMAGES
+    # files the client cannot write on Connect: one line before any work
+    remote = cli["remote_output"]
+    assert remote.returncode == 1 and "Traceback" not in remote.stderr, remote.stderr[-3000:]
+    assert last_line(remote).startswith(
+        "spark-prune: error: output.path 's3a://bucket/run' is not a local path: on Spark"
+    )
+
+
+def last_line(done: subprocess.CompletedProcess[str]) -> str:
+    return done.stderr.strip().splitlines()[-1]
+
+
+def cli_through_connect(
+    url: str, output: Path, settings: list[str], env: dict[str, str]
+) -> dict[str, Any]:
+    """``spark-prune sql`` (a query, and a write hidden behind a quoted "/*") and ``run`` onto
+    an object-store path, each a CLI process with ``SPARK_REMOTE`` set."""
+    remote_env = {**env, "SPARK_REMOTE": url}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "spark_prune.cli", *args]
+        return run_process(command, remote_env, ROOT, JOB_TIMEOUT_S)
+
+    decisions = f"delta.`{output / 'decisions'}`"
+    hidden = (
+        f"WITH a AS (SELECT '/*' AS s) INSERT INTO {decisions} "
+        f"SELECT * FROM {decisions} WHERE '*/' = '*/'"
+    )
+    found = {
+        "count": cli("sql", "--run", str(output), "SELECT count(*) AS n FROM decisions"),
+        "insert": cli("sql", "--run", str(output), hidden),
+        "remote_output": cli("run", *set_args([*settings, "output.path=s3a://bucket/run"])),
+    }
+    rows = cli("sql", "--run", str(output), "SELECT count(*) AS n FROM decisions")
+    found["rows_after"] = int(re.findall(r"\|\s*(\d+)\s*\|", rows.stdout)[-1])
+    return found

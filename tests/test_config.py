@@ -38,11 +38,33 @@ def test_defaults_follow_the_paper() -> None:
         ("semdedup.split_rows=-1", "semdedup.split_rows: must be >= 0"),
         ("semdedup.border_margin=2.5", r"semdedup.border_margin: must be in \[0, 2\]"),
         ("dbp.strategy=tree", "dbp.strategy: must be one of .*hierarchical"),
+        # values that used to pass and then failed late (faiss, open_clip, Spark) or silently
+        ("dbp.kmeans.seed=2147483648", r"dbp.kmeans.seed: must be in \[-2147483648, 2147483647\]"),
+        ("semdedup.kmeans.seed=-2147483649", r"semdedup.kmeans.seed: must be in \[-2147483648"),
+        ("dbp.tau=.nan", "dbp.tau: must be a finite number, got nan"),
+        ("clip_filter.threshold=.inf", "clip_filter.threshold: must be a finite number"),
+        ("clip_filter.keep_fraction=1.5", r"clip_filter.keep_fraction: must be in \(0, 1\]"),
+        ("embed.image_std=[0, 0, 0]", "embed.image_std: must be > 0 per channel"),
+        ("embed.image_mean=[0.5, 0.5]", r"embed.image_mean: must be three finite numbers"),
+        ("embed.batch_size=0", "embed.batch_size: must be >= 1"),  # embed disabled: still checked
+        ("dbp.kmeans.sample_size=2", r"dbp.kmeans.sample_size: must be >= k \(500\), got 2"),
+        ("spark.log_level=LOUD", "spark.log_level: must be one of ALL, DEBUG"),
+        ("run_id=../escaped", "run_id: must be 1-128 letters"),
+        ("run_id=a/b", "run_id: must be 1-128 letters"),
     ],
 )
 def test_bad_values_name_the_key(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=[*MINIMAL, override])
+
+
+def test_run_ids_and_seeds_that_are_fine() -> None:
+    airflow = "scheduled__2024-05-01T00:00:00+00:00"
+    cfg = load_config(overrides=[*MINIMAL, f"run_id={airflow}", "spark.log_level=info"])
+    assert cfg.run_id == airflow and cfg.spark.log_level == "info"
+    seeds = ["dbp.seed=9007199254740993", "semdedup.seed=-5", "dbp.kmeans.seed=-7"]
+    cfg = load_config(overrides=[*MINIMAL, *seeds])  # hash seeds take any integer
+    assert (cfg.dbp.seed, cfg.semdedup.seed, cfg.dbp.kmeans.seed) == (9007199254740993, -5, -7)
 
 
 def test_missing_input_path_is_named() -> None:

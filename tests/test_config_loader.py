@@ -81,9 +81,46 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
 
 def test_override_values_are_yaml_scalars() -> None:
     raw: dict[str, object] = {}
-    for item in ("a.b=3", "a.c=0.5", "a.d=true", "a.e=text", "a.f=", "a.g=[1, 2]"):
+    for item in ("a.d=true", "a.e=text", "a.f=", "a.g=[1, 2]"):
         apply_override(raw, item)
-    assert raw == {"a": {"b": 3, "c": 0.5, "d": True, "e": "text", "f": None, "g": [1, 2]}}
+    assert raw == {"a": {"d": True, "e": "text", "f": None, "g": [1, 2]}}
+    cfg = load_config(overrides=[*MINIMAL, "dbp.kmeans.k=7", "dbp.tau=0.5"])
+    assert (cfg.dbp.kmeans.k, cfg.dbp.tau) == (7, 0.5)
+
+
+def test_a_string_key_keeps_the_number_as_typed() -> None:
+    """YAML 1.1 reads 0012 as octal 10 and 12:30 as 750; a string key keeps the text."""
+    cfg = load_config(overrides=[*MINIMAL, "run_id=0012", "tracking.run_name=1.10"])
+    assert (cfg.run_id, cfg.tracking.run_name) == ("0012", "1.10")
+    assert load_config(overrides=[*MINIMAL, "dbp.tau=1e-3"]).dbp.tau == 0.001  # YAML: a string
+
+
+def test_spark_conf_keys_keep_their_dots_and_spark_spelling() -> None:
+    cfg = load_config(
+        overrides=[
+            *MINIMAL,
+            "spark.conf.spark.sql.shuffle.partitions=3",
+            "spark.conf.spark.sql.adaptive.enabled=false",
+        ]
+    )
+    assert cfg.spark.conf == {
+        "spark.sql.shuffle.partitions": "3",
+        "spark.sql.adaptive.enabled": "false",  # Spark's spelling, not Python's False
+    }
+    with pytest.raises(ConfigError, match=r"spark.conf.spark.x: expected a string, number or"):
+        load_config(overrides=[*MINIMAL, "spark.conf={spark.x: null}"])
+
+
+def test_a_key_given_twice_in_a_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("dbp:\n  keep_fraction: 0.2\ndbp:\n  tau: 0.3\n")
+    with pytest.raises(ConfigError, match="at line 3, column 1: key 'dbp' is given twice"):
+        load_config(path)
+    path.write_text("dbp: {kmeans: &km {k: 3, seed: 5}}\nsemdedup: {kmeans: {<<: *km, k: 7}}\n")
+    assert load_config(path, MINIMAL).semdedup.kmeans.seed == 5  # a merge key, overridden: fine
+    path.write_text("1: x\nfoo: y\n")
+    with pytest.raises(ConfigError, match="unknown key 1; known keys here"):
+        load_config(path)
 
 
 @dataclass(frozen=True)

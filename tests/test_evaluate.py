@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from pyspark.sql import SparkSession
@@ -24,7 +25,9 @@ from spark_prune.demo.fashion_mnist import build_fashion_mnist_table
 from spark_prune.errors import InputError
 from spark_prune.evaluate import (
     FULL,
+    SCHEMA,
     evaluate,
+    format_table,
     is_test,
     select_subsets,
     split_rows,
@@ -160,6 +163,9 @@ def test_subsets_are_what_run_keeps(
     page = Path(write_report(spark, out, f"{out}/report.html", thumbnails_column=None))
     text = page.read_text()
     assert "Strategies compared (linear probe)" in text and "dbp_random" in text
+    # the same run named by its manifest file: the same section (it was left out)
+    section = evaluation_section(spark, f"{out}/manifest.json")
+    assert section is not None and "dbp_random" in section.body
 
 
 def test_split_is_seeded_and_partition_independent(spark: SparkSession) -> None:
@@ -184,3 +190,20 @@ def test_config_errors_name_the_key(
     cfg = config_from_dict(raw_config(fashion, str(tmp_path / "out"), label_column="kind"))
     with pytest.raises(InputError, match="evaluate.label_column: no column 'kind' in the input"):
         evaluate(spark, cfg)
+    with pytest.raises(ConfigError, match=r"evaluate.budgets: lists a budget twice"):
+        config_from_dict(raw_config("/a", "/b", budgets=[0.2, 0.2]))
+    flagged = str(tmp_path / "flagged")
+    spark.read.format("delta").load(fashion).withColumn("flag", F.col("label") > 4).write.format(
+        "delta"
+    ).save(flagged)
+    cfg = config_from_dict(raw_config(flagged, str(tmp_path / "out"), label_column="flag"))
+    with pytest.raises(InputError, match="evaluate.label_column 'flag' is boolean; the probe's"):
+        evaluate(spark, cfg)  # failed in Spark ML's fit, a minute in
+
+
+def test_the_text_table_keeps_columns_apart() -> None:
+    rows = [("dbp", 0.1, 0, float("nan"), float("nan"), 0.5), ("ssp", 0.5, 1234, 0.5, 0.25, 12.0)]
+    lines = format_table(pd.DataFrame(rows, columns=SCHEMA.fieldNames())).splitlines()
+    assert lines[2].split() == ["dbp", "0.10", "0", "infeasible", "0.5"]  # not "0infeasible"
+    assert lines[3].split() == ["ssp", "0.50", "1,234", "0.5000", "0.2500", "12.0"]
+    assert len({len(line) for line in (lines[0], lines[3])}) == 1

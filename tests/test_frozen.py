@@ -55,5 +55,6 @@ def test_loads_the_stored_centroids_with_their_ids_and_source(
         load_centroids(spark, where, "dbp", key, 5, 7)
     with pytest.raises(ConfigError, match=r"^semdedup.kmeans.centroids_from: .*no semdedup_clus"):
         load_centroids(spark, where, "semdedup", "semdedup.kmeans.centroids_from", 5, None)
-    with pytest.raises(ConfigError, match=r"^dbp.kmeans.centroids_from: .*does not exist"):
+    # named by its key, not by the --run flag the user never gave
+    with pytest.raises(ConfigError, match=r"^dbp.kmeans.centroids_from: run '.*' does not exist"):
         load_centroids(spark, where + "-nowhere", "dbp", key, 5, None)

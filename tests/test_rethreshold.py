@@ -12,8 +12,9 @@ import pytest
 from pyspark.sql import SparkSession
 
 from spark_prune.cli import main
+from spark_prune.config import ConfigError
 from spark_prune.core.vectors import l2_normalize
-from spark_prune.errors import EXIT_FAILURE, UserError
+from spark_prune.errors import EXIT_FAILURE, EXIT_USAGE, UserError
 from spark_prune.pipeline import run
 from spark_prune.rethreshold import rethreshold_config
 from tests.helpers import embedding_rows, make_config, write_input
@@ -51,6 +52,19 @@ def test_rethreshold_reads_a_manifest_that_spelt_auto_k_as_zero() -> None:
     assert cfg.input.version == 3 and cfg.output.path == "/new"
 
 
+def test_a_run_that_todays_checks_refuse_can_still_be_rethresholded() -> None:
+    """An old run's own config is read as it ran (k-means then used fewer clusters than its
+    sample allowed); a mistake in --set is still an error, and the manifest is not edited."""
+    old = make_config("/in", "/old", semdedup=SEMDEDUP).to_dict()
+    old["semdedup"]["kmeans"].update({"k": 20, "sample_size": 10})
+    previous = {"config": old, "input": {"delta_version": 3}}
+    cfg = rethreshold_config(previous, 0.1, "/new", ["dbp.tau=0.2"])
+    assert cfg.semdedup.kmeans.sample_size == 10 and cfg.dbp.tau == 0.2
+    assert old["dbp"]["tau"] == 0.1  # the manifest read is not changed by --set
+    with pytest.raises(ConfigError, match=r"^dbp.tau: must be > 0"):
+        rethreshold_config(previous, 0.1, "/new", ["dbp.tau=-1"])
+
+
 def test_rethreshold_of_an_incremental_run_is_not_incremental() -> None:
     """Its stored results are at the pinned version already; the centroids the incremental
     run froze stay in ``kmeans.centroids_from``."""
@@ -67,6 +81,30 @@ def test_rethreshold_of_a_run_without_semdedup_is_a_run_error() -> None:
     with pytest.raises(UserError, match="did not run SemDeDup") as refused:
         rethreshold_config(previous, 0.1, "/new")
     assert refused.value.exit_code == EXIT_FAILURE  # the run does not fit (not a usage error)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--eps", "5"], "--eps 5.0: must be in [0, 2) (a cosine distance)"),
+        (["--eps", "0.1", "--set", "bogus=1"], "unknown key bogus; known keys here:"),
+        (["--eps", "0.1", "--set", "dbp.tau=x"], "dbp.tau: expected a number, got 'x'"),
+        (["--eps", "0.1", "--config", "a.yaml"], "unrecognized arguments: --config a.yaml"),
+        (["--eps", "0.1", "--set", "semdedup.kmeans.k=20"], "--set semdedup.kmeans.k: rethreshold"),
+    ],
+)
+def test_rethreshold_mistakes_are_one_line_before_spark(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    """--config was accepted and ignored; a bad --eps or --set waited for Spark's start-up."""
+    argv = ["rethreshold", "--run", str(tmp_path / "missing"), "--output", str(tmp_path / "b")]
+    try:
+        code = main([*argv, *extra])
+    except SystemExit as exc:  # argparse's own errors
+        code = int(exc.code or 0)
+    assert code == EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("spark-prune: error: ") and message in err[0]
 
 
 def test_semdedup_then_dbp_and_rethreshold(spark: SparkSession, tmp_path: Path) -> None:

@@ -10,11 +10,26 @@ from pyspark.sql import SparkSession
 
 from spark_prune.cli import main
 from spark_prune.errors import EXIT_USAGE, ReadOnlyQueryError
-from spark_prune.sql_guard import _check_words, check_read_only
+from spark_prune.sql_guard import _check_words, _without_comments, check_read_only
 from tests.run_fixture import write_run
 
 pytestmark = pytest.mark.slow  # run first under xdist (tests/conftest.py)
 
+# a "/*" inside a string literal is not a comment: the INSERT between the quotes must be seen
+HIDDEN_INSERT = (
+    "WITH a AS (SELECT '/*' AS s) INSERT INTO decisions SELECT * FROM decisions WHERE '*/' = '*/'"
+)
+# writes that lexers of our own missed: nested comments (Spark nests them), a quote in a hint
+# (a hint is code), a raw string r'\' (no escapes), a "/*" inside a string, a lone "\r"
+# ending a comment, a hint's end followed by "*"
+HIDDEN_FROM_CONNECT = [
+    HIDDEN_INSERT,
+    "WITH a AS (SELECT 1) /* /* */ ' */ INSERT INTO t SELECT * FROM a -- '",
+    "WITH a AS (SELECT /*+ FOO('*/ ') */ 1 AS x) INSERT INTO t SELECT * FROM a -- '",
+    "WITH a AS (SELECT r'\\' AS x) INSERT INTO t SELECT * FROM a WHERE 'q' = ''",
+    "WITH a AS (SELECT 1 AS x) -- c\rINSERT INTO t SELECT * FROM a",
+    "WITH a AS (SELECT /*+ REPARTITION(1) */* FROM range(1)) INSERT INTO t SELECT * FROM a",
+]
 REFUSED = [
     ("DELETE FROM decisions WHERE kept", "DELETE statements are refused"),
     ("update decisions SET kept = false", "UPDATE statements are refused"),
@@ -25,6 +40,7 @@ REFUSED = [
         "the statement runs INSERT, not a query",
     ),
     ("SELECT 1; DROP TABLE decisions", "the query does not parse"),
+    (HIDDEN_INSERT, "the statement runs INSERT, not a query"),
     ("SELEC reason FROM decisions", "the query starts with 'SELEC', not a query"),
     ("ANALYZE TABLE decisions COMPUTE STATISTICS", "the query starts with 'ANALYZE', not a"),
     ("  -- nothing\n ; ", "the query is empty"),
@@ -35,6 +51,7 @@ ALLOWED = [
     "(SELECT 1) UNION (SELECT 2)",
     "VALUES (1, 'delete')",
     "SELECT 'DROP TABLE decisions' AS text -- UPDATE in a comment",
+    "SELECT '/*' AS a, '--' AS b, \"*/\" AS c /* a 'quote */",
     "SHOW TABLES",
     "DESCRIBE decisions",
     "EXPLAIN SELECT 1",
@@ -53,12 +70,21 @@ def test_queries_pass(spark: SparkSession, query: str) -> None:
     check_read_only(spark, query)  # raises if refused
 
 
-def test_spark_connect_refuses_write_words_outside_quotes() -> None:
-    _check_words("SELECT 'insert', `update` FROM t WHERE s = \"drop\"")
+def test_spark_connect_refuses_write_words_anywhere() -> None:
+    """Without Spark's parser the check reads raw words: a lexer of our own missed writes
+    hidden by nested comments, hints, raw strings and lone carriage returns."""
     with pytest.raises(ReadOnlyQueryError, match=r"^the statement contains INSERT: "):
         _check_words("WITH a AS (SELECT 1) INSERT INTO t SELECT * FROM a")
     with pytest.raises(ReadOnlyQueryError, match=r"^the statement contains MERGE: "):
-        _check_words("SELECT 1 FROM t; merge into t using s on true")
+        _check_words("SELECT 1 FROM t; merge/**/into t using s on true")
+    for hidden in HIDDEN_FROM_CONNECT:
+        with pytest.raises(ReadOnlyQueryError, match=r"^the statement contains INSERT: "):
+            _check_words(hidden)
+    with pytest.raises(ReadOnlyQueryError, match=r"^the statement contains DROP: "):
+        _check_words("SELECT 'drop' AS word")  # conservative: quoted words count too
+    _check_words("SELECT col1set, update_at, `x` FROM t WHERE s = 'it''s'")  # not keywords
+    assert _without_comments("/* a */ SELECT '--' -- b") == "  SELECT '--'  "
+    assert _without_comments("-- note\rSELECT /*+ HINT */* FROM t").strip().startswith("SELECT")
 
 
 def test_sql_refusal_leaves_the_table_unchanged(
@@ -70,7 +96,7 @@ def test_sql_refusal_leaves_the_table_unchanged(
     assert main(["sql", "--run", run_path, "DELETE FROM decisions WHERE kept"]) == EXIT_USAGE
     assert capsys.readouterr().err.strip().splitlines() == [
         "spark-prune: error: DELETE statements are refused: spark-prune sql runs read-only "
-        "queries (SELECT, WITH, VALUES, SHOW, DESCRIBE, EXPLAIN)"
+        "queries (SELECT, WITH, VALUES, TABLE, FROM, SHOW, DESCRIBE, EXPLAIN)"
     ]
     assert main(["sql", "--run", run_path, "UPDATE decisions SET kept = false"]) == EXIT_USAGE
     history = spark.sql(f"DESCRIBE HISTORY delta.`{run_path}/decisions`").count()

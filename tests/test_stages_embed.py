@@ -42,8 +42,9 @@ def test_the_cache_table_defaults_to_the_output() -> None:
     assert embed_with_cache(own).embed.cache_path == "/lake/emb"
     catalog = _config({}, catalog_schema="lake.runs", manifest_path="/m/manifest.json")
     assert embed_with_cache(catalog).embed.cache_path == "lake.runs.embeddings"
+    bare = embed_with_cache(_config({"image_column": None, "text_column": None}, path="/r"))
     with pytest.raises(ConfigError, match=r"^embed.image_column: set image_column, text_column"):
-        embed_with_cache(_config({"image_column": None, "text_column": None}, path="/r"))
+        bare.embed.check_ready()  # before Spark, as the stage is about to run
 
 
 def test_embed_command(

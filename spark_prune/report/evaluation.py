@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 from pyspark.sql import SparkSession
 
+from spark_prune.contract import MANIFEST_FILE
 from spark_prune.lake import DeltaLocation
 from spark_prune.report.figures import figure_html
 from spark_prune.report.html import Section, html_table
@@ -78,8 +79,12 @@ def sort_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_evaluation(spark: SparkSession, run_path: str) -> pd.DataFrame | None:
-    """``<run>/evaluation`` as pandas (a few dozen rows), or None when there is none."""
-    table = DeltaLocation(f"{run_path.rstrip('/')}/{TABLE}")
+    """``<run>/evaluation`` as pandas (a few dozen rows), or None when there is none;
+    ``run_path`` may be the run's directory or its ``manifest.json``."""
+    folder = run_path.rstrip("/")
+    if folder.endswith(f"/{MANIFEST_FILE}"):
+        folder = folder.rpartition("/")[0]
+    table = DeltaLocation(f"{folder}/{TABLE}")
     if not table.exists(spark):
         return None
     return table.read(spark).toPandas()

@@ -60,6 +60,7 @@ def embed_only(spark: SparkSession, cfg: PipelineConfig) -> dict[str, Any]:
     input's new ids and return what it did."""
     from spark_prune.embed import embed
 
+    cfg.embed.check_ready()
     cfg = embed_with_cache(with_absolute_paths(cfg))
     source, version = read_input(spark, cfg.input)
     _, info = embed(spark, source, cfg.embed, cfg.input.id_column, f"{cfg.input.path}@{version}")

@@ -68,7 +68,10 @@ class ValidateStage:
         wanted = [id_col, emb_col, *ctx.needed_columns]
         missing = [c for c in ctx.needed_columns if c not in rows.columns]
         if missing:
-            raise InputError(f"input has no column {missing[0]!r}, which the config names")
+            raise InputError(
+                f"input has no column {missing[0]!r} ({_key_naming(ctx.cfg, missing[0])}); "
+                f"columns are: {', '.join(rows.columns)}"
+            )
         n_valid = census.valid(dim)
         check_rows(ctx.cfg, ctx.rows_read, n_valid, ctx.input_version)
         detail = row_detail(rows, emb_col, dim, error_col, all_valid=n_valid == census.total)
@@ -95,3 +98,15 @@ def row_detail(
     if error_col is not None:  # the embed stage's reason comes first
         detail = F.coalesce(F.col(error_col), detail)
     return detail
+
+
+def _key_naming(cfg: PipelineConfig, column: str) -> str:
+    """The config key that names an input ``column`` a stage reads."""
+    keep_by = cfg.semdedup.keep_by
+    keys = {
+        "clip_filter.score_column": cfg.clip_filter.score_column,
+        "clip_filter.image_column": cfg.clip_filter.image_column,
+        "clip_filter.text_column": cfg.clip_filter.text_column,
+        "semdedup.keep_by.column": keep_by.column if keep_by is not None else None,
+    }
+    return next((key for key, value in keys.items() if value == column), "named by the config")
