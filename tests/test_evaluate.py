@@ -166,6 +166,11 @@ def test_subsets_are_what_run_keeps(
     # the same run named by its manifest file: the same section (it was left out)
     section = evaluation_section(spark, f"{out}/manifest.json")
     assert section is not None and "dbp_random" in section.body
+    # named by a manifest file elsewhere: the output its config names holds the evaluation
+    named = tmp_path / "named.json"
+    named.write_text(Path(f"{out}/manifest.json").read_text())
+    again = write_report(spark, str(named), str(tmp_path / "named.html"), thumbnails_column=None)
+    assert "Strategies compared (linear probe)" in Path(again).read_text()
 
 
 def test_split_is_seeded_and_partition_independent(spark: SparkSession) -> None:

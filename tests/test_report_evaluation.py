@@ -9,6 +9,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from spark_prune.report.evaluation import (
+    _evaluation_refs,
     accuracy_figure,
     evaluation_html,
     evaluation_section,
@@ -49,6 +50,15 @@ def test_figure_has_a_line_per_strategy_and_a_dashed_full_line() -> None:
     assert page.count("data:image/png;base64") == 1 and "<td>infeasible</td>" in page.replace(
         " class='num'", ""
     )
+
+
+def test_where_a_run_s_evaluation_is_looked_for() -> None:
+    assert _evaluation_refs("/runs/r1/", {"path": "/elsewhere"}) == ["/runs/r1/evaluation"]
+    assert _evaluation_refs("/runs/r1/manifest.json", {}) == ["/runs/r1/evaluation"]
+    assert _evaluation_refs("/m/r1.json", {"path": "/runs/r1"}) == ["/runs/r1/evaluation"]
+    catalog = {"path": "", "catalog_schema": "main.runs"}
+    assert _evaluation_refs("/m/r1.json", catalog) == ["main.runs.evaluation"]
+    assert _evaluation_refs("/m/r1.json", {}) == []
 
 
 def test_no_section_without_an_evaluation(spark: SparkSession, tmp_path: Path) -> None:

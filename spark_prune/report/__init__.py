@@ -59,7 +59,8 @@ def write_report(
         thumbnails_section(spark, tables, thumbnails_column, max_clusters_shown),
         manifest_section(tables.manifest),
     ]
-    evaluation = evaluation_section(spark, run_path)
+    output = (tables.manifest.get("config") or {}).get("output")
+    evaluation = evaluation_section(spark, run_path, output)
     if evaluation is not None:  # a run of ``spark-prune evaluate``: before the manifest
         sections.insert(-1, evaluation)
     page = render_page(tables.manifest, sections)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -78,21 +79,39 @@ def sort_table(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(_r=rank).sort_values(["_r", "strategy", "budget"]).drop(columns="_r")
 
 
-def read_evaluation(spark: SparkSession, run_path: str) -> pd.DataFrame | None:
-    """``<run>/evaluation`` as pandas (a few dozen rows), or None when there is none;
-    ``run_path`` may be the run's directory or its ``manifest.json``."""
+def read_evaluation(
+    spark: SparkSession, run_path: str, output: Mapping[str, Any] | None = None
+) -> pd.DataFrame | None:
+    """The evaluation beside the run as pandas (a few dozen rows), or None when there is none:
+    ``<run>/evaluation`` (``run_path`` the run's directory or its ``manifest.json``), else in
+    the output its manifest's config names (``output``: a catalog schema, or a path when the
+    run is named by another manifest file)."""
+    for ref in _evaluation_refs(run_path, output or {}):
+        table = DeltaLocation(ref)
+        if table.exists(spark):
+            return table.read(spark).toPandas()
+    return None
+
+
+def _evaluation_refs(run_path: str, output: Mapping[str, Any]) -> list[str]:
     folder = run_path.rstrip("/")
+    if not folder.endswith(".json"):  # the run's own directory (a copied run reads its own)
+        return [f"{folder}/{TABLE}"]
     if folder.endswith(f"/{MANIFEST_FILE}"):
-        folder = folder.rpartition("/")[0]
-    table = DeltaLocation(f"{folder}/{TABLE}")
-    if not table.exists(spark):
-        return None
-    return table.read(spark).toPandas()
+        return [f"{folder.rpartition('/')[0]}/{TABLE}"]
+    if output.get("catalog_schema"):
+        return [f"{output['catalog_schema']}.{TABLE}"]
+    if output.get("path"):
+        return [f"{str(output['path']).rstrip('/')}/{TABLE}"]
+    return []
 
 
-def evaluation_section(spark: SparkSession, run_path: str) -> Section | None:
-    """``spark-prune evaluate``'s figure and table, when the run's output holds one."""
-    table = read_evaluation(spark, run_path)
+def evaluation_section(
+    spark: SparkSession, run_path: str, output: Mapping[str, Any] | None = None
+) -> Section | None:
+    """``spark-prune evaluate``'s figure and table, when the run's output holds one
+    (``output``: the run's ``config.output`` from its manifest)."""
+    table = read_evaluation(spark, run_path, output)
     if table is None:
         return None
     return Section("evaluation", TITLE, evaluation_html(table))
