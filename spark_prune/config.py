@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from spark_prune.config_runtime import EmbedConfig, SparkConfig, TrackingConfig
@@ -319,14 +321,16 @@ class PipelineConfig:
 
     def problems(self) -> list[str]:
         """The first failed check of every section (and of ``run_id``), in order."""
+        sections = [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)]
+        checks: list[Callable[[], None]] = [
+            partial(section.validate, name)
+            for name, section in sections
+            if hasattr(section, "validate")
+        ]
         found = []
-        for f in dataclasses.fields(self):
-            section = getattr(self, f.name)
+        for check in [*checks, self._check_run_id]:
             try:
-                if hasattr(section, "validate"):
-                    section.validate(f.name)
-                elif f.name == "run_id":
-                    self._check_run_id()
+                check()
             except ConfigError as exc:
                 found.append(str(exc))
         return found

@@ -84,24 +84,28 @@ def diff_without_feed(
     one column each, the same name)."""
     history = read_history(spark, table, old, new)
     if history.rewrite is not None:
-        log.warning(
-            "incremental: input %s may have rewritten rows under their ids, which an id "
-            "anti-join cannot see; every row is recomputed against the previous run's centroids "
-            "(enable delta.enableChangeDataFeed on the input to find only the changed rows)",
-            history.rewrite,
-        )
-        return Diff(ALL_ROWS, now, before, {"rewrite": history.rewrite})
+        return _every_row(now, before, history.rewrite)
     (id_col,) = now.columns
     added, deleted = now.join(before, id_col, "left_anti"), before.join(now, id_col, "left_anti")
     if not history.missing_at and not history.twice_at:
         return Diff(ANTI_JOIN, added, deleted, {})
     reborn, problem = _reborn(spark, table, history, before, now)
     if reborn is None:
-        log.warning("incremental: %s; every row is recomputed against the previous run's "
-                    "centroids", problem)  # fmt: skip
-        return Diff(ALL_ROWS, now, before, {"rewrite": problem})
+        return _every_row(now, before, problem)
     facts = {"ids_read_at_versions": sorted({*history.missing_at, *history.twice_at})}
     return Diff(ANTI_JOIN, added.union(reborn), deleted.union(reborn), facts)
+
+
+def _every_row(now: DataFrame, before: DataFrame, reason: str) -> Diff:
+    """Every row deleted and added: exact, as slow as a full run (``reason`` in the log and the
+    manifest's ``rewrite``)."""
+    log.warning(
+        "incremental: rows rewritten under their ids cannot be ruled out without a change data "
+        "feed (%s); every row is recomputed against the previous run's centroids (enable "
+        "delta.enableChangeDataFeed on the input to find only the changed rows)",
+        reason,
+    )
+    return Diff(ALL_ROWS, now, before, {"rewrite": reason})
 
 
 def _reborn(

@@ -79,26 +79,21 @@ def check_read_only(spark: SparkSession, query: str) -> None:
 
 
 def _without_comments(query: str) -> str:
-    """``query`` with every comment replaced by a space (quoted text untouched)."""
-    return "".join(" " if kind == "comment" else text for kind, text in _pieces(query))
-
-
-def _pieces(query: str) -> list[tuple[str, str]]:
-    """``query`` cut left to right into ``code``, ``quoted`` and ``comment`` pieces, close to
-    Spark's lexer (``--`` to the line's end, nested ``/* */``, ``/*+`` hints as code, quotes
-    with backslash escapes, not in ``r'...'``). Used for the first keyword
-    only: the classic check parses with Spark's own parser, the Connect one reads raw words."""
-    pieces: list[tuple[str, str]] = []
+    """``query`` with every comment replaced by a space, cut left to right close to Spark's
+    lexer (``--`` to the line's end, nested ``/* */``, ``/*+`` hints as code, quotes with
+    backslash escapes, not in ``r'...'``). Used for the first keyword only: the classic check
+    parses with Spark's own parser, the Connect one reads raw words."""
+    kept: list[str] = []
     start = i = 0
     while i < len(query):
         end, kind = _token_at(query, i)
         if kind is None:
             i = max(end, i + 1)
             continue
-        pieces += [("code", query[start:i]), (kind, query[i:end])]
+        kept += [query[start:i], " " if kind == "comment" else query[i:end]]
         start = i = end
-    pieces.append(("code", query[start:]))
-    return pieces
+    kept.append(query[start:])
+    return "".join(kept)
 
 
 def _token_at(query: str, i: int) -> tuple[int, str | None]:
