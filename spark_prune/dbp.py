@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -26,6 +27,7 @@ from spark_prune.core.quotas import (
     project_to_quotas,
     round_quotas,
 )
+from spark_prune.driver_tables import driver_frame
 from spark_prune.errors import InfeasibleTargetError
 from spark_prune.hierarchical import plan_hierarchical
 from spark_prune.order_columns import hash_key, order_key
@@ -179,32 +181,21 @@ def finish_cluster_table(
         frame["quota"] = frame["kept"]
     frame["capped"] = frame["quota"] >= frame["size"]
     frame["at_lower_bound"] = frame["quota"] <= frame["lower_bound"]
-    frame["centroid"] = [centroids[c].astype(np.float32).tolist() for c in frame["cluster_id"]]
+    frame["centroid"] = list(centroids[frame["cluster_id"].to_numpy()].astype(np.float32))
     return frame
 
 
 def clusters_frame(spark: SparkSession, clusters: pd.DataFrame) -> DataFrame:
     """The ``clusters`` table from the k-row frame ``finish_cluster_table`` built."""
-    records = []
-    for row in clusters.itertuples(index=False):  # k rows, on the driver
-        records.append(
-            (
-                int(row.cluster_id),
-                [float(v) for v in row.centroid],
-                int(row.size),
-                float(row.d_intra),
-                float(row.d_inter),
-                float(row.complexity),
-                float(row.p),
-                None if np.isnan(row.quota_continuous) else float(row.quota_continuous),
-                int(row.lower_bound),
-                int(row.quota),
-                int(row.kept),
-                bool(row.capped),
-                bool(row.at_lower_bound),
-            )
-        )
-    return spark.createDataFrame(records, CLUSTERS_SCHEMA)
+    continuous = clusters["quota_continuous"].to_numpy(np.float64)
+    columns: dict[str, Any] = {
+        name: clusters[name].to_numpy() for name in CLUSTERS_SCHEMA.fieldNames()
+    }
+    columns["centroid"] = np.array(list(clusters["centroid"]), dtype=np.float32).reshape(
+        len(clusters), -1
+    )
+    columns["quota_continuous"] = pa.array(continuous, mask=np.isnan(continuous))
+    return driver_frame(spark, columns, CLUSTERS_SCHEMA)
 
 
 def plan_and_select(

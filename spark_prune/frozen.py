@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from spark_prune import contract
 from spark_prune.config import ConfigError
+from spark_prune.driver_tables import driver_frame
 from spark_prune.errors import UserError
 from spark_prune.runs import OpenRun, open_run
 
@@ -130,8 +131,10 @@ def centroids_frame(
     spark: SparkSession, ids: np.ndarray, vectors: np.ndarray, sizes: dict[int, int]
 ) -> DataFrame:
     """The ``semdedup_clusters`` table: every centroid (k rows) with its rows in this run."""
-    records = [
-        (int(c), [float(v) for v in vec], int(sizes.get(int(c), 0)))
-        for c, vec in zip(ids, vectors, strict=True)
-    ]
-    return spark.createDataFrame(records, contract.SEMDEDUP_CLUSTERS_SCHEMA)
+    ids = np.asarray(ids, dtype=np.int32)
+    columns = {
+        contract.CLUSTER_ID: ids,
+        contract.CENTROID: np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1),
+        "size": np.array([sizes.get(int(c), 0) for c in ids], dtype=np.int64),
+    }
+    return driver_frame(spark, columns, contract.SEMDEDUP_CLUSTERS_SCHEMA)

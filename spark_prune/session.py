@@ -38,7 +38,8 @@ def get_spark(
     On Databricks, EMR or under ``spark-submit`` with Delta on the classpath the active
     session is reused untouched (the platform owns its jars and configs). Under ``spark-submit``
     its ``--master`` wins over ``master`` (a config's ``spark.master``). With ``SPARK_REMOTE``
-    set (``sc://host:port``) it is a Spark Connect session to that server. Only when no session
+    set (``sc://host:port``, or ``local[N]`` for a Connect server pyspark starts here with the
+    Delta setup below) it is a Spark Connect session to that server. Only when no session
     exists do we build a local one, adding the Delta jars (resolved from Maven Central by Spark's
     own Ivy), the Delta SQL extension and catalog, and ``PYSPARK_PYTHON`` so that workers run
     this interpreter.
@@ -49,30 +50,38 @@ def get_spark(
         return active
     if connect_url() is not None:
         return _connect_session(app_name, master, conf or {})
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    _workers_run_this_python()
     builder = SparkSession.builder.appName(app_name)
     launched_by_submit = _launched_by_spark_submit()
     if launched_by_submit:
         if master is not None:  # a builder master would silently override spark-submit's
             log.info("spark-submit chose the master; ignoring spark.master=%s", master)
+        builder = _with_delta(builder, conf or {}, local=False)
     else:
-        builder = builder.master(master or "local[*]")
-    if not launched_by_submit:
+        builder = _with_delta(builder.master(master or "local[*]"), conf or {}, local=True)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(log_level)
+    return spark
+
+
+def _with_delta(
+    builder: SparkSession.Builder, conf: Mapping[str, str], local: bool
+) -> SparkSession.Builder:
+    """The Delta SQL extension and catalog and the caller's ``conf``; for a JVM this process
+    starts (``local``) also the quiet local defaults and the Delta jars."""
+    if local:
         for key, value in LOCAL_DEFAULTS.items():
             builder = builder.config(key, value)
     builder = builder.config("spark.sql.extensions", DELTA_EXTENSION).config(
         "spark.sql.catalog.spark_catalog", DELTA_CATALOG
     )
-    for key, value in (conf or {}).items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
-    if not launched_by_submit and not _delta_jars_configured(conf or {}):
+    if local and not _delta_jars_configured(conf):
         from delta import configure_spark_with_delta_pip
 
         builder = configure_spark_with_delta_pip(builder)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(log_level)
-    return spark
+    return builder
 
 
 def connect_url() -> str | None:
@@ -81,14 +90,24 @@ def connect_url() -> str | None:
 
 
 def _connect_session(app_name: str, master: str | None, conf: Mapping[str, str]) -> SparkSession:
-    """A Spark Connect session to ``SPARK_REMOTE``: the server owns the master, the jars and
-    the static configs, so only runtime configs are passed (pyspark ignores the others)."""
+    """A Spark Connect session to ``SPARK_REMOTE``: a server (``sc://…``) owns the master, the
+    jars and the static configs, so only runtime configs are passed (pyspark ignores the
+    others). ``SPARK_REMOTE=local[N]`` makes pyspark start a Connect server in a local JVM,
+    which gets the Delta setup of a local session."""
     if master is not None:
         log.info("SPARK_REMOTE chose the server; ignoring spark.master=%s", master)
     builder = SparkSession.builder.appName(app_name)
+    if str(connect_url()).startswith("local"):
+        _workers_run_this_python()
+        return _with_delta(builder, conf, local=True).getOrCreate()
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def _workers_run_this_python() -> None:
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
 def _launched_by_spark_submit() -> bool:
