@@ -83,10 +83,13 @@ class Checkpoints:
             if table is None:
                 return None
             tables[name] = table[0]
+        return Checkpoint(rows, dict(marker.get("report") or {}), tables, marker.get("run_id"))
+
+    def resume(self, stage: str, found: Checkpoint) -> None:
+        """Record and log that ``stage`` resumes from ``found`` (after the caller's checks)."""
         self.resumed.append(stage)
         log.info("[%s] %s: resumed from checkpoint %s (written by run %s)", self.run_id, stage,
-                 self.location(stage), marker.get("run_id"))  # fmt: skip
-        return Checkpoint(rows, dict(marker.get("report") or {}), tables)
+                 self.location(stage), found.written_by)  # fmt: skip
 
     def _read(self, where: str, key: str) -> tuple[DataFrame, dict[str, Any]] | None:
         table = DeltaLocation(where)
@@ -129,3 +132,4 @@ class Checkpoint:
     rows: DataFrame
     report: dict[str, Any]
     tables: dict[str, DataFrame] = field(default_factory=dict)
+    written_by: str | None = None  # the run id in its marker

@@ -155,11 +155,8 @@ class DeltaLocation:
         ``txn = (app_id, version)``: Delta skips the write if this app already committed that
         version, so a retried step never writes twice.
         """
-        writer = (
-            df.write.format("delta")
-            .mode(mode)
-            .option("userMetadata", json.dumps(user_metadata, sort_keys=True, default=str))
-        )
+        metadata = json.dumps(user_metadata, sort_keys=True, default=str)
+        writer = df.write.format("delta").mode(mode).option("userMetadata", metadata)
         if mode == "overwrite":
             writer = writer.option("overwriteSchema", "true")
         if txn is not None:
@@ -169,7 +166,31 @@ class DeltaLocation:
                 writer.saveAsTable(self.ref)
             else:
                 writer.save(self.ref)
-        return self.latest_version(df.sparkSession)
+        last = self.last_commit(df.sparkSession)
+        if txn is None and last.get("userMetadata") != metadata:
+            return self._commit_no_op_write(df.sparkSession, metadata)
+        return int(last["version"])
+
+    def _commit_no_op_write(self, spark: SparkSession, metadata: str) -> int:
+        """Delta commits nothing when an empty frame overwrites an empty table, so the latest
+        version is still an earlier writer's; a run needs a version of its own (its manifest
+        names it and readers check the writer's run id there), so a table-property commit
+        carries this write's metadata."""
+        key = "spark.databricks.delta.commitInfo.userMetadata"
+        before = spark.conf.get(key, None)
+        written_by = str(parse_user_metadata(metadata).get("run_id", "")).replace("'", "")
+        spark.conf.set(key, metadata)
+        try:
+            spark.sql(
+                f"ALTER TABLE {self.sql_ref} SET TBLPROPERTIES "
+                f"('spark_prune.written_by' = '{written_by}')"
+            )
+        finally:
+            if before is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, before)
+        return self.latest_version(spark)
 
     def append(
         self, df: DataFrame, user_metadata: dict[str, Any], txn: tuple[str, int] | None = None

@@ -52,6 +52,7 @@ class RunFacts:
     timings: Mapping[str, float]
     outputs: Mapping[str, Mapping[str, Any]]  # table -> location, delta_version
     input_shards: int | None = None  # DataComp / clip-retrieval inputs
+    input_files: str | None = None  # an input without a Delta version: its files' digest
     incremental: Mapping[str, Any] | None = None  # incremental runs: the previous run, changes
 
 
@@ -78,6 +79,7 @@ def build(
             "format": cfg.input.format,
             "delta_version": run.input_version,
             "shards": run.input_shards,
+            "files_fingerprint": run.input_files,
             "id_column": cfg.input.id_column,
             "embedding_column": cfg.input.embedding_column,
             "embedding_dim": None,

@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from spark_prune import contract, decisions, drift, incremental, manifest, tracking
 from spark_prune.checkpoints import Checkpoints
 from spark_prune.config import PipelineConfig
+from spark_prune.input_files import files_fingerprint
 from spark_prune.io import InputRead, OutputLocation, open_input, with_absolute_paths
 from spark_prune.lake import remove_file, removed_if_left_empty
 from spark_prune.lease import acquire, lease_dir
@@ -97,12 +98,13 @@ def _run_locked(
             with ctx.timed("incremental.drift"):
                 cfg = _refit_if_drifted(ctx, source.frame)
     store = Checkpoints(spark, cfg.output.path, ctx.run_id, fresh) if cfg.output.path else None
-    keys = run_keys(cfg, enabled, version, rethreshold=ctx.stored_semdedup is not None)
+    files = None if version is not None else files_fingerprint(cfg.input, source.frame)
+    keys = run_keys(cfg, enabled, version, ctx.stored_semdedup is not None, files)
     outputs = _run_stages(ctx, enabled, source.frame, store, keys)
     full_rows = source.frame
     for _, output in outputs:
         full_rows = output.full_rows if output.full_rows is not None else full_rows
-    result = _publish(ctx, registry, outputs, full_rows, out, started, source)
+    result = _publish(ctx, registry, outputs, full_rows, out, started, source, files)
     if store is not None and not cfg.output.keep_checkpoints:
         store.clean()
     tracking.log_run(cfg, result.manifest)  # MLflow, only when tracking is on
@@ -182,6 +184,7 @@ def _publish(
     out: OutputLocation,
     started: str,
     source: InputRead,
+    files: str | None,
 ) -> RunResult:
     """Write decisions, the stages' tables and pruned, then the manifest (the commit point)."""
     spark, id_col = ctx.spark, ctx.id_col
@@ -211,6 +214,7 @@ def _publish(
         started=started,
         input_version=source.version,
         input_shards=source.shards,
+        input_files=files,
         incremental=previous.facts if previous is not None else None,
         counts=counts,
         timings=ctx.timings,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,13 +23,23 @@ from spark_prune.checkpoints import Checkpoint, Checkpoints, stage_key
 from spark_prune.config import PipelineConfig
 from spark_prune.stages.base import INVALID, REMOVED, RunContext, Stage, StageOutput, StageReport
 
+log = logging.getLogger(__name__)
 
-def input_identity(cfg: PipelineConfig, version: int | None) -> dict[str, Any]:
-    """What every stage's result depends on besides its own config."""
+
+def input_identity(
+    cfg: PipelineConfig, version: int | None, files: str | None = None
+) -> dict[str, Any]:
+    """What every stage's result depends on besides its own config: the input's Delta
+    version, or for an input without one its ``files`` (``input_files.files_fingerprint``)."""
     source = cfg.input
-    return {"path": source.path, "format": source.format, "version": version,
-            "id_column": source.id_column, "embedding_column": source.embedding_column,
-            "embedding_dim": source.embedding_dim}  # fmt: skip
+    identity = {"path": source.path, "format": source.format, "version": version,
+                "id_column": source.id_column, "embedding_column": source.embedding_column,
+                "embedding_dim": source.embedding_dim}  # fmt: skip
+    if files is not None:
+        identity["files"] = files
+    if source.embedding_key is not None:
+        identity["embedding_key"] = source.embedding_key
+    return identity
 
 
 def stage_keys(
@@ -50,11 +61,16 @@ def stage_keys(
 
 
 def run_keys(
-    cfg: PipelineConfig, enabled: Sequence[Stage], version: int | None, rethreshold: bool
+    cfg: PipelineConfig,
+    enabled: Sequence[Stage],
+    version: int | None,
+    rethreshold: bool,
+    files: str | None = None,
 ) -> dict[str, str]:
-    """The stage keys of a run of ``cfg`` over input ``version``: what a rerun, and
-    ``rethreshold`` looking for a run's kept SemDeDup checkpoint, must compute identically."""
-    return stage_keys(cfg, enabled, input_identity(cfg, version), {"rethreshold": rethreshold})
+    """The stage keys of a run of ``cfg`` over input ``version`` (or ``files``): what a rerun,
+    and ``rethreshold`` looking for a run's kept SemDeDup checkpoint, must compute identically."""
+    identity = input_identity(cfg, version, files)
+    return stage_keys(cfg, enabled, identity, {"rethreshold": rethreshold})
 
 
 def run_stage(
@@ -65,7 +81,8 @@ def run_stage(
     if store is None or not getattr(stage, "checkpoint", False):
         return stage.run(ctx, rows)
     found = store.load(stage.name, key)
-    if found is not None:
+    if found is not None and _holds_the_rows(ctx, stage, rows, found):
+        store.resume(stage.name, found)
         return _from_checkpoint(ctx, rows, found)
     output = stage.run(ctx, rows)
     if output.decisions is None:
@@ -73,6 +90,19 @@ def run_stage(
     saved = store.save(stage.name, key, Checkpoint(output.decisions, _dump(output.report),
                                                    dict(output.tables)))  # fmt: skip
     return dataclasses.replace(output, decisions=saved.rows, tables=saved.tables)
+
+
+def _holds_the_rows(ctx: RunContext, stage: Stage, rows: DataFrame, found: Checkpoint) -> bool:
+    """The checkpoint has a decision for exactly the rows the stage receives now (ids are
+    unique): a guard, on resume only, against an input that changed under the same key."""
+    mine, stored = rows.select(ctx.id_col), found.rows.select(ctx.id_col)
+    same = mine.count() == stored.count()
+    same = same and mine.join(stored, ctx.id_col, "left_anti").limit(1).count() == 0
+    if not same:
+        log.warning("[%s] %s: its checkpoint holds other rows than the stage receives now (the "
+                    "input changed since it was written); computing the stage again", ctx.run_id,
+                    stage.name)  # fmt: skip
+    return same
 
 
 def _from_checkpoint(ctx: RunContext, rows: DataFrame, found: Checkpoint) -> StageOutput:

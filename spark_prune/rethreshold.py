@@ -128,7 +128,8 @@ def _semdedup_checkpoint(previous: OpenRun) -> tuple[DataFrame, str] | None:
         (previous.manifest.get("semdedup") or {}).get("reused_from_previous_run")
     )
     enabled = [stage for stage in REGISTRY if stage.enabled(prev_cfg)]
-    keys = run_keys(prev_cfg, enabled, version, was_rethreshold)
+    files = previous.manifest["input"].get("files_fingerprint")
+    keys = run_keys(prev_cfg, enabled, version, was_rethreshold, files)
     store = Checkpoints(previous.spark, root, run_id=f"rethreshold of {previous.run_id}")
     found = store.load(SemDedupStage.name, keys[SemDedupStage.name])
     if found is None:

@@ -19,7 +19,9 @@ def test_save_load_mismatch_fresh_clean(spark: SparkSession, tmp_path: Path) -> 
 
     again = Checkpoints(spark, str(tmp_path), "run-2")
     found = again.load("dbp", "key-a")
-    assert found is not None and again.resumed == ["dbp"]
+    assert found is not None and found.written_by == "run-1" and again.resumed == []
+    again.resume("dbp", found)  # after the caller's checks (resume.py)
+    assert again.resumed == ["dbp"]
     assert sorted(r["id"] for r in found.rows.collect()) == [1, 2]
     assert found.report == {"target": 1}
     assert found.tables["clusters"].first()["size"] == 2  # type: ignore[index]

@@ -64,6 +64,16 @@ def test_an_array_without_metadata_names_the_shard(tmp_path: Path) -> None:
         find_shards(str(tmp_path), None)
 
 
+def test_two_files_for_one_shard_number_are_named(tmp_path: Path) -> None:
+    """``metadata_1`` and ``metadata_01`` are both shard 1: one of them was dropped silently."""
+    _touch(tmp_path, "metadata/metadata_1.parquet", "metadata/metadata_01.parquet")
+    _touch(tmp_path, "img_emb/img_emb_1.npy")
+    with pytest.raises(
+        ShardError, match=r"^shard 1: metadata_01.parquet and metadata_1.parquet are both shard 1"
+    ):
+        find_shards(str(tmp_path), None)
+
+
 def test_shards_of_different_widths_are_named(spark: SparkSession, tmp_path: Path) -> None:
     from spark_prune.formats.reader import read_shards
     from tests.shard_fixtures import clip_retrieval_dir

@@ -62,6 +62,8 @@ def test_listing_a_missing_directory_names_it(tmp_path: Path) -> None:
     (tmp_path / "b.npz").write_bytes(b"")
     (tmp_path / "a.parquet").write_bytes(b"")
     (tmp_path / "sub").mkdir()
-    assert list_files(str(tmp_path)) == ["a.parquet", "b.npz"]  # files only, sorted
+    for hidden in ("._a.parquet", ".DS_Store", "_SUCCESS"):
+        (tmp_path / hidden).write_bytes(b"")
+    assert list_files(str(tmp_path)) == ["a.parquet", "b.npz"]  # files only, sorted, not hidden
     with pytest.raises(ShardError, match=r"^input.path: '.*nowhere' is not a directory"):
         list_files(str(tmp_path / "nowhere"))

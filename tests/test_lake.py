@@ -30,6 +30,21 @@ def test_path_table_versions_and_metadata(spark: SparkSession, tmp_path: Path) -
     assert table.history(spark).count() == 2
 
 
+def test_an_empty_overwrite_of_an_empty_table_gets_a_version_of_its_own(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Delta commits nothing for it; a rerun of a run whose stage was off must still name a
+    version written under its own run id (readers check it)."""
+    table = DeltaLocation(str(tmp_path / "clusters"))
+    empty = spark.createDataFrame([], "cluster_id int, size long")
+    assert table.write(empty, {"run_id": "r1"}) == 0
+    assert table.write(empty, {"run_id": "r2"}) == 1
+    assert table.last_user_metadata(spark) == {"run_id": "r2"}
+    assert table.read(spark, 1).count() == 0 and table.read(spark).columns == empty.columns
+    assert spark.conf.get("spark.databricks.delta.commitInfo.userMetadata", None) is None
+    assert table.write(empty.union(spark.createDataFrame([(1, 2)], empty.schema)), {"r": 3}) == 2
+
+
 def test_local_commits_read_from_the_log_agree_with_history(
     spark: SparkSession, tmp_path: Path
 ) -> None:

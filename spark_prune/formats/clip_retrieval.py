@@ -14,8 +14,20 @@ DEFAULT_KEY = SHARDED_EMBEDDING_KEYS["clip-retrieval"][0]
 
 
 def _numbered(files: list[str], prefix: str, suffix: str) -> dict[int, str]:
+    """Shard number -> file name; two names for one number (``_1`` and ``_01``) are an error."""
     pattern = re.compile(rf"^{re.escape(prefix)}_(\d+){re.escape(suffix)}$")
-    return {int(m.group(1)): name for name in files if (m := pattern.match(name))}
+    numbered: dict[int, str] = {}
+    for name in files:
+        if (found := pattern.match(name)) is None:
+            continue
+        number = int(found.group(1))
+        if number in numbered:
+            raise ShardError(
+                f"shard {number}: {numbered[number]} and {name} are both shard {number}; "
+                f"keep one of them"
+            )
+        numbered[number] = name
+    return numbered
 
 
 def find_shards(path: str, key: str | None) -> list[Shard]:

@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from spark_prune.errors import first_line, worker_exception
+from spark_prune.formats.arrow_types import spark_readable, with_null_columns_typed
 from spark_prune.formats.errors import ShardError
 from spark_prune.formats.shards import (
     Shard,
@@ -51,7 +52,7 @@ def read_shards(
         expected = f"; the format expects {layout}" if layout else ""
         raise ShardError(f"input.path: no shards found in {where!r}{expected}")
     shards = list(shards)
-    schema = output_schema(shards[0], column)
+    schema = output_schema(shards, column)
     counts = _check_counts(spark, shards, [n for n in schema.names if n != column])
     dims = {dim for _, _, _, dim in counts}
     if len(dims) != 1:
@@ -93,14 +94,25 @@ def shard_named(shard: Shard) -> Iterator[None]:
         ) from exc
 
 
-def output_schema(first: Shard, column: str) -> pa.Schema:
-    """The first shard's Parquet columns (all shards are cast to them) and ``column`` last."""
-    meta = parquet_schema(first)
+def output_schema(shards: Sequence[Shard], column: str) -> pa.Schema:
+    """The first shard's Parquet columns in types Spark reads (all shards are cast to them;
+    ``formats.arrow_types``) and ``column`` last."""
+    first, later = shards[0], _schemas(shards[1:])
+    with shard_named(first):
+        meta = with_null_columns_typed(parquet_schema(first), later)
     if column in meta.names:
         raise ShardError(
             f"input.embedding_column: {column!r} is already a column of {first.parquet}"
         )
+    meta = spark_readable(meta, first.parquet)
     return meta.append(pa.field(column, pa.list_(pa.float32())))
+
+
+def _schemas(shards: Sequence[Shard]) -> Iterator[pa.Schema]:
+    for shard in shards:
+        with shard_named(shard):
+            schema = parquet_schema(shard)
+        yield schema
 
 
 def _shard_indices(spark: SparkSession, n: int) -> DataFrame:

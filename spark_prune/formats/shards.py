@@ -57,12 +57,15 @@ def join_uri(base: str, *parts: str) -> str:
 
 
 def list_files(uri: str) -> list[str]:
-    """Base names of the files directly under ``uri`` (an error naming it if it is missing)."""
+    """Base names of the files directly under ``uri`` (an error naming it if it is missing),
+    without hidden ones: names starting with ``.`` or ``_`` (macOS ``._*`` copies, ``_SUCCESS``
+    markers), which Spark and Hadoop skip as well."""
     fs, path = open_fs(uri)
     if fs.get_file_info(path).type != pafs.FileType.Directory:
         raise ShardError(f"input.path: {uri!r} is not a directory")
     infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
-    return sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
+    names = (i.base_name for i in infos if i.type == pafs.FileType.File)
+    return sorted(name for name in names if not name.startswith((".", "_")))
 
 
 def _open(uri: str) -> pa.NativeFile:
