@@ -23,6 +23,7 @@ from spark_prune.errors import (
     is_spark_error,
     worker_exception,
 )
+from spark_prune.interrupts import INTERRUPTS
 from spark_prune.summary import print_summary
 
 if TYPE_CHECKING:
@@ -163,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
     configure_logging(verbose=verbose)
+    INTERRUPTS.clear()
     try:
         return _dispatch(args)
     except UserError as exc:
@@ -170,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED, verbose)
     except Exception as exc:
+        if INTERRUPTS.seen:  # Ctrl-C inside a Py4J call: Spark's error is its echo
+            return _fail("interrupted", EXIT_INTERRUPTED, verbose)
         if not is_spark_error(exc):
             raise  # a bug in spark_prune: the traceback is the useful report
         message = f"Spark failed: {first_line(exc)}"
@@ -234,6 +238,7 @@ def _session(cfg: PipelineConfig | None = None) -> SparkSession:
             ) from exc
     if not logging.getLogger("spark_prune").isEnabledFor(logging.DEBUG):
         _quiet_query_context_log()
+    INTERRUPTS.watch()
     return spark
 
 

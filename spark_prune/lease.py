@@ -51,6 +51,7 @@ class Lease:
     holder: dict[str, Any]
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    lost_to: dict[str, Any] | None = None  # the lease as found when another run had taken it
 
     def __enter__(self) -> Lease:
         return self
@@ -61,14 +62,39 @@ class Lease:
     def start_heartbeat(self, every: float = HEARTBEAT_SECONDS) -> None:
         def beat() -> None:
             while not self._stop.wait(every):
-                self.holder["heartbeat"] = time.time()
                 try:
+                    if not self._still_ours():
+                        return
+                    self.holder["heartbeat"] = time.time()
                     store_for(self.spark, self.path).overwrite(self.path, _dump(self.holder))
                 except Exception as exc:  # keep running; a stale lease is only taken over later
                     log.warning("lease heartbeat failed: %s", exc)
 
         self._thread = threading.Thread(target=beat, name="spark_prune-lease", daemon=True)
         self._thread.start()
+
+    def _still_ours(self) -> bool:
+        """False, once, when another run took the lease over (this one stalled past
+        ``STALE_SECONDS``): the heartbeat stops rather than overwrite the new holder's lease."""
+        current = store_for(self.spark, self.path).read(self.path)
+        if current is not None and current.get("token") == self.holder["token"]:
+            return True
+        self.lost_to = current or {}
+        log.error("run %s lost the lease of %s to run %s; it publishes nothing",
+                  self.holder["run_id"], self.path, self.lost_to.get("run_id"))  # fmt: skip
+        return False
+
+    def ensure_held(self) -> None:
+        """Raise ``RunBusyError`` when another run took the lease over: this run must not
+        write its results over that run's."""
+        if self.lost_to is not None:
+            raise RunBusyError(
+                f"run {self.holder['run_id']!r} lost the lease of {self.path!r} to run "
+                f"{self.lost_to.get('run_id')!r} (host {self.lost_to.get('host')}, pid "
+                f"{self.lost_to.get('pid')}) after its heartbeat stopped for over "
+                f"{int(STALE_SECONDS)} s (a stalled process?); it stopped before publishing: "
+                f"rerun it once that run has finished"
+            )
 
     def release(self) -> None:
         self._stop.set()
@@ -130,6 +156,14 @@ def lease_dir(output_path: str | None, manifest_path: str | None) -> str:
 
 
 def busy_message(output_path: str, holder: dict[str, Any]) -> str:
+    if holder.get("unreadable"):
+        age = int(time.time() - float(holder.get("heartbeat") or 0))
+        return (
+            f"output.path {output_path!r}: its lease file {LEASE_FILE} is not a readable lease "
+            f"(written {age} s ago; a run may be creating it this instant); if no run is using "
+            f"this output, delete the file, or wait: it is taken over {int(STALE_SECONDS)} s "
+            f"after it was written"
+        )
     return (
         f"output.path {output_path!r} is in use by run {holder.get('run_id')!r} "
         f"(host {holder.get('host')}, pid {holder.get('pid')}, since {holder.get('started')}); "
@@ -173,6 +207,19 @@ def _dump(holder: dict[str, Any]) -> str:
     return json.dumps(holder, sort_keys=True)
 
 
+def _parsed(text: str, written: float) -> dict[str, Any]:
+    """The lease's fields; a file that is not a lease (empty or cut short by a crash or a full
+    disk, or being written this instant) counts as one whose heartbeat is its write time, so
+    it is taken over once that is ``STALE_SECONDS`` old."""
+    try:
+        holder = json.loads(text)
+    except json.JSONDecodeError:
+        holder = None
+    if isinstance(holder, dict):
+        return holder
+    return {"unreadable": True, "heartbeat": written}
+
+
 class _LocalStore:
     def create_new(self, path: str, text: str) -> bool:
         target = local_path(path)
@@ -192,10 +239,12 @@ class _LocalStore:
         tmp.replace(target)
 
     def read(self, path: str) -> dict[str, Any] | None:
+        target = local_path(path)
         try:
-            return dict(json.loads(local_path(path).read_text()))
-        except (OSError, json.JSONDecodeError):
-            return None  # gone, being written this instant, or under a file (checked later)
+            text, written = target.read_text(), target.stat().st_mtime
+        except OSError:
+            return None  # gone, or under a file (checked later)
+        return _parsed(text, written)
 
     def delete(self, path: str) -> None:
         local_path(path).unlink(missing_ok=True)
@@ -247,16 +296,14 @@ class _HadoopStore:
         fs, p = self._fs(path)
         if not fs.exists(p):
             return None
+        written = fs.getFileStatus(p).getModificationTime() / 1000.0
         stream = fs.open(p)
         try:
             jvm: Any = self._spark.sparkContext._jvm
             data = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
         finally:
             stream.close()
-        try:
-            return dict(json.loads(data))
-        except json.JSONDecodeError:
-            return None
+        return _parsed(data, written)
 
     def delete(self, path: str) -> None:
         fs, p = self._fs(path)

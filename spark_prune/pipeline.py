@@ -22,7 +22,7 @@ from spark_prune.config import PipelineConfig
 from spark_prune.input_files import files_fingerprint
 from spark_prune.io import InputRead, OutputLocation, open_input, with_absolute_paths
 from spark_prune.lake import remove_file, removed_if_left_empty
-from spark_prune.lease import acquire, lease_dir
+from spark_prune.lease import Lease, acquire, lease_dir
 from spark_prune.preflight import check_locations
 from spark_prune.resume import run_keys, run_stage
 from spark_prune.stages import REGISTRY, RunContext, Stage, StageOutput, StageReport, StoredSemDedup
@@ -73,14 +73,19 @@ def run(
             ctx.cfg = cfg = incremental.resolve(found)
             if not incremental.writes_over_previous(cfg, out.manifest_path):
                 out.check_writable(spark)
-            return _run_locked(ctx, registry, out, started, fresh)
+            return _run_locked(ctx, registry, out, started, fresh, lease)
         finally:
             ctx.release()
             lease.release()
 
 
 def _run_locked(
-    ctx: RunContext, registry: Sequence[Stage], out: OutputLocation, started: str, fresh: bool
+    ctx: RunContext,
+    registry: Sequence[Stage],
+    out: OutputLocation,
+    started: str,
+    fresh: bool,
+    lease: Lease,
 ) -> RunResult:
     spark, cfg = ctx.spark, ctx.cfg
     enabled = [stage for stage in registry if stage.enabled(cfg)]
@@ -104,7 +109,8 @@ def _run_locked(
     full_rows = source.frame
     for _, output in outputs:
         full_rows = output.full_rows if output.full_rows is not None else full_rows
-    result = _publish(ctx, registry, outputs, full_rows, out, started, source, files)
+    lease.ensure_held()
+    result = _publish(ctx, registry, outputs, full_rows, out, started, source, files, lease)
     if store is not None and not cfg.output.keep_checkpoints:
         store.clean()
     tracking.log_run(cfg, result.manifest)  # MLflow, only when tracking is on
@@ -185,6 +191,7 @@ def _publish(
     started: str,
     source: InputRead,
     files: str | None,
+    lease: Lease,
 ) -> RunResult:
     """Write decisions, the stages' tables and pruned, then the manifest (the commit point)."""
     spark, id_col = ctx.spark, ctx.id_col
@@ -231,6 +238,7 @@ def _publish(
             doc["incremental"]["previous_manifest"] = kept
     if ctx.cfg.output.path:  # a report of the previous run must not sit beside this one
         remove_file(spark, f"{ctx.cfg.output.path.rstrip('/')}/{contract.REPORT_FILE}")
+    lease.ensure_held()
     manifest.write(spark, out.manifest_path, doc)  # the commit point: written last, atomically
     log.info("[%s] counts: %s", ctx.run_id, counts)
     return RunResult(ctx.run_id, out, doc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -68,3 +69,33 @@ def test_heartbeat_refreshes_the_file(tmp_path: Path) -> None:
         assert time.monotonic() < deadline, "the heartbeat never refreshed the lease file"
         time.sleep(0.05)
     lease.release()
+
+
+def test_a_holder_that_lost_its_lease_stops_beating_and_publishing(tmp_path: Path) -> None:
+    """A stalled run whose lease was taken over must not overwrite the new holder's lease
+    (before, its heartbeat did, and two runs wrote one output)."""
+    lease = acquire(None, str(tmp_path), "run-a", heartbeat=0.05)
+    lease.ensure_held()  # held: nothing to say
+    _holder(tmp_path, run_id="run-b", token="other")  # run-b took it over meanwhile
+    deadline = time.monotonic() + 30
+    while lease.lost_to is None:
+        assert time.monotonic() < deadline, "the heartbeat never noticed the takeover"
+        time.sleep(0.05)
+    time.sleep(0.3)  # several heartbeat periods: none may rewrite the file
+    assert json.loads((tmp_path / LEASE_FILE).read_text())["token"] == "other"
+    with pytest.raises(RunBusyError, match=r"^run 'run-a' lost the lease of .* to run 'run-b'"):
+        lease.ensure_held()
+    lease.release()
+    assert json.loads((tmp_path / LEASE_FILE).read_text())["run_id"] == "run-b"
+
+
+def test_a_lease_file_that_is_not_a_lease_is_named_then_taken_over(tmp_path: Path) -> None:
+    """An empty or cut-short ``_lease.json`` (a crash or a full disk between create and
+    write) blocked the output for ever with 'in use by run None'."""
+    (tmp_path / LEASE_FILE).write_text("")
+    with pytest.raises(RunBusyError, match=r"its lease file _lease.json is not a readable lease"):
+        acquire(None, str(tmp_path), "run-b")
+    old = time.time() - STALE_SECONDS - 5
+    os.utime(tmp_path / LEASE_FILE, (old, old))
+    with acquire(None, str(tmp_path), "run-b") as lease:
+        assert json.loads((tmp_path / LEASE_FILE).read_text())["token"] == lease.holder["token"]
