@@ -168,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except UserError as exc:
+        if INTERRUPTS.seen:  # a Spark error wrapped as a user error (an input being read)
+            return _fail("interrupted", EXIT_INTERRUPTED, verbose)
         return _fail(str(exc), exc.exit_code, verbose)
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED, verbose)

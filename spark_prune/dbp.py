@@ -191,9 +191,7 @@ def clusters_frame(spark: SparkSession, clusters: pd.DataFrame) -> DataFrame:
     columns: dict[str, Any] = {
         name: clusters[name].to_numpy() for name in CLUSTERS_SCHEMA.fieldNames()
     }
-    columns["centroid"] = np.array(list(clusters["centroid"]), dtype=np.float32).reshape(
-        len(clusters), -1
-    )
+    columns["centroid"] = np.array(list(clusters["centroid"]), dtype=np.float32)
     columns["quota_continuous"] = pa.array(continuous, mask=np.isnan(continuous))
     return driver_frame(spark, columns, CLUSTERS_SCHEMA)
 

@@ -40,6 +40,8 @@ def _arrow_column(values: Any, field: T.StructField) -> pa.Array:
         return values.cast(arrow_type)
     if isinstance(field.dataType, T.ArrayType):
         matrix = np.asarray(values)
+        if matrix.size == 0 and matrix.shape[0] == 0:  # no rows (a width of 0 is no matrix)
+            return pa.array([], arrow_type)
         if matrix.ndim != 2:
             raise ValueError(f"column {field.name!r} needs a 2-d matrix, got {matrix.ndim}-d")
         element = arrow_type.value_type

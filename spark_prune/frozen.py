@@ -134,7 +134,7 @@ def centroids_frame(
     ids = np.asarray(ids, dtype=np.int32)
     columns = {
         contract.CLUSTER_ID: ids,
-        contract.CENTROID: np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1),
+        contract.CENTROID: np.asarray(vectors, dtype=np.float32),
         "size": np.array([sizes.get(int(c), 0) for c in ids], dtype=np.int64),
     }
     return driver_frame(spark, columns, contract.SEMDEDUP_CLUSTERS_SCHEMA)

@@ -18,10 +18,15 @@ log = logging.getLogger(__name__)
 
 def files_fingerprint(cfg: InputConfig, frame: DataFrame) -> str:
     """A digest of the input's files: listed with their sizes and modification times where
-    pyarrow can list the path, else the file names Spark reads (``DataFrame.inputFiles``)."""
+    pyarrow can list the path, else only the names of the files Spark reads
+    (``DataFrame.inputFiles``: ``s3a://``, ``dbfs:/``, catalog tables)."""
     entries = None if cfg.format == "table" else _listing(cfg.path)
     if entries is None:
         entries = sorted(frame.inputFiles())
+        if not entries:
+            log.warning("input %s lists no files (a view or a non-file table): a rerun after a "
+                        "crash resumes only if its checkpoints hold exactly the rows read "
+                        "then", cfg.path)  # fmt: skip
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()[:24]
 
 
@@ -36,5 +41,12 @@ def _listing(path: str) -> list[str] | None:
     except Exception as exc:  # listed by Spark instead
         log.info("input %s: listing its files through Spark (%s)", path, type(exc).__name__)
         return None
-    files = (info for info in infos if info.type == pafs.FileType.File)
+    files = (info for info in infos if info.type == pafs.FileType.File and _read(info, root))
     return sorted(f"{info.path}\t{info.size}\t{info.mtime_ns}" for info in files)
+
+
+def _read(info: pafs.FileInfo, root: str) -> bool:
+    """Not hidden: no part of its path under the input starts with ``.`` or ``_`` (Spark
+    skips those, and a ``.DS_Store`` must not change the digest)."""
+    relative = info.path[len(root.rstrip("/")) :].strip("/")
+    return not any(part.startswith((".", "_")) for part in relative.split("/"))

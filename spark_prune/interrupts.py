@@ -36,7 +36,7 @@ class InterruptWatch:
             self._seen.set()
             if callable(previous):
                 previous(signum, frame)
-            else:
+            elif previous != signal.SIG_IGN:  # an ignored Ctrl-C stays ignored
                 raise KeyboardInterrupt
 
         self._installed = noted

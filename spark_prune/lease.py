@@ -74,27 +74,37 @@ class Lease:
         self._thread.start()
 
     def _still_ours(self) -> bool:
-        """False, once, when another run took the lease over (this one stalled past
-        ``STALE_SECONDS``): the heartbeat stops rather than overwrite the new holder's lease."""
-        current = store_for(self.spark, self.path).read(self.path)
+        """False, once another run took the lease over (this one stalled past
+        ``STALE_SECONDS``): the heartbeat then stops rather than overwrite the new holder's
+        lease. A lease file that vanished (deleted by hand) is created again."""
+        if self.lost_to is not None:
+            return False
+        store = store_for(self.spark, self.path)
+        current = store.read(self.path)
+        if current is None and store.create_new(self.path, _dump(self.holder)):
+            log.warning("the lease file %s was gone; run %s wrote it again", self.path,
+                        self.holder["run_id"])  # fmt: skip
+            return True
+        current = current if current is not None else store.read(self.path)
         if current is not None and current.get("token") == self.holder["token"]:
             return True
         self.lost_to = current or {}
-        log.error("run %s lost the lease of %s to run %s; it publishes nothing",
+        log.error("run %s lost the lease of %s to run %s; it publishes nothing more",
                   self.holder["run_id"], self.path, self.lost_to.get("run_id"))  # fmt: skip
         return False
 
     def ensure_held(self) -> None:
-        """Raise ``RunBusyError`` when another run took the lease over: this run must not
-        write its results over that run's."""
-        if self.lost_to is not None:
-            raise RunBusyError(
-                f"run {self.holder['run_id']!r} lost the lease of {self.path!r} to run "
-                f"{self.lost_to.get('run_id')!r} (host {self.lost_to.get('host')}, pid "
-                f"{self.lost_to.get('pid')}) after its heartbeat stopped for over "
-                f"{int(STALE_SECONDS)} s (a stalled process?); it stopped before publishing: "
-                f"rerun it once that run has finished"
-            )
+        """Raise ``RunBusyError`` when another run took the lease over (checked in the file
+        now, not only by the heartbeat): this run must not write over that run's results."""
+        if self._still_ours():
+            return
+        taker = self.lost_to or {}
+        raise RunBusyError(
+            f"run {self.holder['run_id']!r} lost the lease of {self.path!r} to run "
+            f"{taker.get('run_id')!r} (host {taker.get('host')}, pid {taker.get('pid')}) "
+            f"after its heartbeat stopped for over {int(STALE_SECONDS)} s (a stalled "
+            f"process?); it stopped before writing more: rerun it once that run has finished"
+        )
 
     def release(self) -> None:
         self._stop.set()

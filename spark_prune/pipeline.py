@@ -103,9 +103,10 @@ def _run_locked(
             with ctx.timed("incremental.drift"):
                 cfg = _refit_if_drifted(ctx, source.frame)
     store = Checkpoints(spark, cfg.output.path, ctx.run_id, fresh) if cfg.output.path else None
-    files = None if version is not None else files_fingerprint(cfg.input, source.frame)
+    unpinned = version is None and store is not None  # what keys its checkpoints
+    files = files_fingerprint(cfg.input, source.frame) if unpinned else None
     keys = run_keys(cfg, enabled, version, ctx.stored_semdedup is not None, files)
-    outputs = _run_stages(ctx, enabled, source.frame, store, keys)
+    outputs = _run_stages(ctx, enabled, source.frame, store, keys, lease)
     full_rows = source.frame
     for _, output in outputs:
         full_rows = output.full_rows if output.full_rows is not None else full_rows
@@ -150,12 +151,14 @@ def _run_stages(
     rows: DataFrame,
     store: Checkpoints | None,
     keys: Mapping[str, str],
+    lease: Lease,
 ) -> list[tuple[Stage, StageOutput]]:
     outputs: list[tuple[Stage, StageOutput]] = []
     for stage in stages:
         if outputs and _nothing_left(outputs[-1][1]):
             _say_nothing_left(ctx.run_id, outputs[-1][1].report)
             break
+        lease.ensure_held()  # a stalled run that lost its lease writes no checkpoint either
         with ctx.timed(stage.name):
             output = run_stage(ctx, stage, rows, store, keys[stage.name])
         outputs.append((stage, output))

@@ -44,10 +44,12 @@ def test_rows_equal_those_built_from_python_tuples(spark: SparkSession) -> None:
     assert built.orderBy("cluster_id").collect() == expected.orderBy("cluster_id").collect()
 
 
-def test_no_rows_keeps_the_schema(spark: SparkSession) -> None:
+@pytest.mark.parametrize("no_rows", [np.zeros((0, 7), np.float32), np.array([], np.float32)])
+def test_no_rows_keeps_the_schema(spark: SparkSession, no_rows: np.ndarray) -> None:
+    """No cluster at all (every row removed before DBP): a (0, d) matrix or an empty list."""
     columns = {
         "cluster_id": np.zeros(0, np.int32),
-        "centroid": np.zeros((0, 7), np.float32),
+        "centroid": no_rows,
         "size": np.zeros(0, np.int64),
         "share": np.zeros(0),
         "capped": np.zeros(0, bool),

@@ -10,6 +10,7 @@ from types import FrameType
 import pytest
 
 from spark_prune import cli
+from spark_prune.errors import InputError
 from spark_prune.interrupts import INTERRUPTS, InterruptWatch
 
 
@@ -38,6 +39,11 @@ def test_the_signal_is_noted_then_passed_on_and_never_wrapped_twice(restored_sig
     assert watch.seen and calls == [signal.SIGINT]
     watch.clear()
     assert not watch.seen
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # started with Ctrl-C ignored (a script's &)
+    ignoring = InterruptWatch()
+    ignoring.watch()
+    os.kill(os.getpid(), signal.SIGINT)  # stays ignored: no KeyboardInterrupt
+    assert ignoring.seen
 
 
 def test_an_error_after_ctrl_c_exits_130(
@@ -50,5 +56,12 @@ def test_an_error_after_ctrl_c_exits_130(
     monkeypatch.setattr(cli, "_dispatch", interrupted_mid_call)
     assert cli.main(["sql", "--run", "/nowhere", "SELECT 1"]) == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == "spark-prune: error: interrupted"
+
+    def input_cancelled(args: object) -> int:
+        INTERRUPTS._seen.set()
+        raise InputError("input.path '/lake/t' cannot be read: Job 3 cancelled")
+
+    monkeypatch.setattr(cli, "_dispatch", input_cancelled)  # a Spark error wrapped as ours
+    assert cli.main(["sql", "--run", "/nowhere", "SELECT 1"]) == 130
     monkeypatch.setattr(cli, "_dispatch", lambda args: 0)
     assert cli.main(["sql", "--run", "/nowhere", "SELECT 1"]) == 0 and not INTERRUPTS.seen

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
 from spark_prune.errors import RunBusyError
 from spark_prune.lease import LEASE_FILE, STALE_SECONDS, acquire, stale_reason
@@ -99,3 +100,39 @@ def test_a_lease_file_that_is_not_a_lease_is_named_then_taken_over(tmp_path: Pat
     os.utime(tmp_path / LEASE_FILE, (old, old))
     with acquire(None, str(tmp_path), "run-b") as lease:
         assert json.loads((tmp_path / LEASE_FILE).read_text())["token"] == lease.holder["token"]
+
+
+def test_ensure_held_reads_the_file_now_and_a_deleted_file_is_written_again(
+    tmp_path: Path,
+) -> None:
+    lease = acquire(None, str(tmp_path), "run-a", heartbeat=3600)  # no beat during the test
+    (tmp_path / LEASE_FILE).unlink()  # deleted by hand
+    lease.ensure_held()
+    assert json.loads((tmp_path / LEASE_FILE).read_text())["token"] == lease.holder["token"]
+    _holder(tmp_path, run_id="run-b", token="other")
+    with pytest.raises(RunBusyError, match="to run 'run-b'"):
+        lease.ensure_held()  # at once: not only after a heartbeat noticed it
+    lease.release()
+
+
+def test_a_run_that_lost_its_lease_writes_no_result(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spark_prune import pipeline
+    from tests.helpers import embedding_rows, make_config, write_input
+
+    ids, x = embedding_rows(60, 8, 3, seed=2)
+    source = write_input(spark, tmp_path / "in", ids, x)
+    out = tmp_path / "out"
+    taken = pipeline.acquire
+
+    def taken_over_at_once(*args: object, **kwargs: object) -> object:
+        lease = taken(*args, **kwargs)  # type: ignore[arg-type]
+        _holder(out, run_id="run-b", token="other")  # a run that thought this one dead
+        return lease
+
+    monkeypatch.setattr(pipeline, "acquire", taken_over_at_once)
+    with pytest.raises(RunBusyError, match="lost the lease"):
+        pipeline.run(spark, make_config(source, str(out)))
+    assert not (out / "manifest.json").exists() and not (out / "decisions").exists()
+    assert json.loads((out / LEASE_FILE).read_text())["run_id"] == "run-b"

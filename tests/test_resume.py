@@ -96,7 +96,7 @@ def test_an_input_without_a_version_is_keyed_by_its_files() -> None:
     assert keyed[0]["validate"] != keyed[1]["validate"]
 
 
-@pytest.mark.parametrize("digest", ["files", "unchanged"])
+@pytest.mark.parametrize("digest", ["files", "unchanged", "untouched"])
 def test_a_rerun_after_parquet_files_changed_does_not_resume_their_old_rows(
     spark: SparkSession,
     tmp_path: Path,
@@ -107,7 +107,8 @@ def test_a_rerun_after_parquet_files_changed_does_not_resume_their_old_rows(
     """Kept checkpoints of a Parquet input, then a new file lands. ``files``: the files digest
     changes the keys, nothing resumes. ``unchanged``: as if the change went unseen (one digest
     for every listing), the row guard refuses the checkpoints. Either way the rerun decides
-    what a fresh run decides; the new rows were kept unpruned before."""
+    what a fresh run decides; the new rows were kept unpruned before. ``untouched``: nothing
+    changed, both stages resume."""
     if digest == "unchanged":
         monkeypatch.setattr(pipeline, "files_fingerprint", lambda cfg, frame: "same")
     rng = np.random.default_rng(5)
@@ -124,6 +125,13 @@ def test_a_rerun_after_parquet_files_changed_does_not_resume_their_old_rows(
         "dbp": {"keep_fraction": 0.5, "kmeans": {"k": 4}},
     }
     first = run(spark, config_from_dict(raw))
+    if digest == "untouched":  # nothing changed: listed again, the same digest resumes
+        with caplog.at_level(logging.INFO):
+            same = run(spark, config_from_dict(raw))
+        assert "semdedup: resumed from checkpoint" in caplog.text
+        assert "dbp: resumed from checkpoint" in caplog.text
+        assert same.counts == first.counts and "holds other rows" not in caplog.text
+        return
     frame.filter("id >= 240").write.mode("append").parquet(str(source))
     with caplog.at_level(logging.INFO):
         again = run(spark, config_from_dict(raw))
