@@ -184,9 +184,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = raised[1]  # our own error raised in a task (a bad shard ...)
         elif raised is not None:
             message = f"Spark failed: a Python worker raised {raised[0]}: {raised[1]}"
+        if _checkpoint_lost_a_file(exc):
+            message += (
+                "; a stage checkpoint under the output's _stages/ lost a file: rerun with "
+                "--fresh to compute its stages again"
+            )
         if not verbose:
             message += " (rerun with --verbose for the full traceback)"
         return _fail(message, EXIT_FAILURE, verbose)
+
+
+def _checkpoint_lost_a_file(exc: Exception) -> bool:
+    text = str(exc)
+    missing = "FILE_NOT_EXIST" in text or "FileNotFoundException" in text
+    return missing and "/_stages/" in text
 
 
 def _fail(message: str, code: int, verbose: bool) -> int:

@@ -49,3 +49,25 @@ def test_run_then_sql_prints_the_answer(
     assert "timings_seconds" in json.loads(printed.strip().splitlines()[-1])
     assert main(["sql", "--run", out, "SELECT count(*) AS n_kept FROM decisions WHERE kept"]) == 0
     assert "|60" in capsys.readouterr().out.replace(" ", "")
+
+
+def test_a_checkpoint_that_lost_a_file_points_to_fresh(
+    spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A data file deleted from a kept checkpoint failed every rerun with Spark's bare
+    FILE_NOT_EXIST; the error now names the checkpoint and ``--fresh``, which recovers."""
+    ids, x = embedding_rows(120, 4, 2, seed=1)
+    path = write_input(spark, tmp_path / "in", ids, x)
+    out = tmp_path / "out"
+    settings = [f"input.path={path}", f"output.path={out}", "output.mode=overwrite",
+                "output.keep_checkpoints=true", "dbp.kmeans.k=2"]  # fmt: skip
+    args = [item for setting in settings for item in ("--set", setting)]
+    assert main(["run", *args]) == 0
+    for data_file in (out / "_stages" / "dbp").glob("*.parquet"):
+        data_file.unlink()
+    capsys.readouterr()
+    assert main(["run", *args]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("spark-prune: error: Spark failed: ") and "Traceback" not in last
+    assert "checkpoint under the output's _stages/ lost a file: rerun with --fresh" in last
+    assert main(["run", "--fresh", *args]) == 0
