@@ -33,7 +33,7 @@ def files_fingerprint(cfg: InputConfig, frame: DataFrame) -> str:
 def _listing(path: str) -> list[str] | None:
     """``path<TAB>size<TAB>mtime`` of every file under ``path``; None where pyarrow has no
     filesystem for it (a Hadoop-only scheme such as ``s3a://`` or ``dbfs:/``)."""
-    from spark_prune.formats.shards import open_fs
+    from spark_prune.formats.shards import hidden, open_fs
 
     try:
         fs, root = open_fs(path)
@@ -41,12 +41,11 @@ def _listing(path: str) -> list[str] | None:
     except Exception as exc:  # listed by Spark instead
         log.info("input %s: listing its files through Spark (%s)", path, type(exc).__name__)
         return None
-    files = (info for info in infos if info.type == pafs.FileType.File and _read(info, root))
+    prefix = len(root.rstrip("/"))
+
+    def read_by_spark(info: pafs.FileInfo) -> bool:  # no hidden part under the input's root
+        parts = info.path[prefix:].strip("/").split("/")
+        return info.type == pafs.FileType.File and not any(hidden(part) for part in parts)
+
+    files = (info for info in infos if read_by_spark(info))
     return sorted(f"{info.path}\t{info.size}\t{info.mtime_ns}" for info in files)
-
-
-def _read(info: pafs.FileInfo, root: str) -> bool:
-    """Not hidden: no part of its path under the input starts with ``.`` or ``_`` (Spark
-    skips those, and a ``.DS_Store`` must not change the digest)."""
-    relative = info.path[len(root.rstrip("/")) :].strip("/")
-    return not any(part.startswith((".", "_")) for part in relative.split("/"))

@@ -18,6 +18,10 @@ def test_the_digest_follows_names_sizes_and_times(spark: SparkSession, tmp_path:
     frame = spark.read.parquet(str(source))
     first = files_fingerprint(cfg, frame)
     assert files_fingerprint(cfg, frame) == first  # stable
+    (source / ".DS_Store").write_bytes(b"finder")  # hidden files, as Spark skips them
+    (source / "_temporary").mkdir(exist_ok=True)
+    (source / "_temporary" / "part-x.parquet").write_bytes(b"half written")
+    assert files_fingerprint(cfg, frame) == first
     part = next(source.glob("part-*.parquet"))
     stat = part.stat()
     os.utime(part, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # rewritten in place

@@ -48,9 +48,8 @@ def _readable_type(arrow_type: pa.DataType) -> pa.DataType:
         return WIDER_SIGNED[arrow_type]
     if pa.types.is_float16(arrow_type):
         return pa.float32()
-    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
-        return pa.list_(_readable_field(arrow_type.value_field))
-    if pa.types.is_fixed_size_list(arrow_type):
+    lists = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)
+    if any(is_list(arrow_type) for is_list in lists):
         return pa.list_(_readable_field(arrow_type.value_field))
     if pa.types.is_struct(arrow_type):
         return pa.struct(

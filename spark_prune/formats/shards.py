@@ -56,16 +56,21 @@ def join_uri(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *parts])
 
 
+def hidden(name: str) -> bool:
+    """A file or directory name Spark and Hadoop skip: starting with ``.`` or ``_`` (macOS
+    ``._*`` copies, ``.DS_Store``, ``_SUCCESS`` markers)."""
+    return name.startswith((".", "_"))
+
+
 def list_files(uri: str) -> list[str]:
     """Base names of the files directly under ``uri`` (an error naming it if it is missing),
-    without hidden ones: names starting with ``.`` or ``_`` (macOS ``._*`` copies, ``_SUCCESS``
-    markers), which Spark and Hadoop skip as well."""
+    without ``hidden`` ones."""
     fs, path = open_fs(uri)
     if fs.get_file_info(path).type != pafs.FileType.Directory:
         raise ShardError(f"input.path: {uri!r} is not a directory")
     infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
     names = (i.base_name for i in infos if i.type == pafs.FileType.File)
-    return sorted(name for name in names if not name.startswith((".", "_")))
+    return sorted(name for name in names if not hidden(name))
 
 
 def _open(uri: str) -> pa.NativeFile:
